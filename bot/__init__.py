@@ -1,0 +1,1 @@
+"""The Vigil process: composition root, CLI, configuration, scheduler and chat adapters."""

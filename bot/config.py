@@ -1,0 +1,316 @@
+"""Loading Vigil's configuration: ``.env`` / the environment for endpoints and secrets, YAML in
+``data_config/`` for everything else. Loaded once into a typed ``Settings`` and passed down.
+
+Any bad value raises ``ConfigError`` whose message is one line naming the key, the file and what
+is expected; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+
+from knowledge.config import AnalysisConfig, LLMConfig, PrivacyConfig, PromptsConfig, StrictModel
+from knowledge.errors import ConfigError
+from knowledge.timeparse import parse_duration
+
+AI_CONFIG_FILE = "ai-config.yml"
+CHANNELS_FILE = "channels.yml"
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "data_config"
+
+
+# --------------------------------------------------------------------------- environment
+
+class EnvSettings(StrictModel):
+    """Endpoints and secrets, from the environment or ``.env``. Empty values count as unset."""
+
+    PROMETHEUS_URL: str | None = None
+    ELASTICSEARCH_URL: str | None = None
+    JAEGER_URL: str | None = None
+    OLLAMA_HOST: str | None = None
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: str | None = None
+    SLACK_BOT_TOKEN: SecretStr | None = None
+    SLACK_SIGNING_SECRET: SecretStr | None = None
+    SLACK_APP_TOKEN: SecretStr | None = None
+    SLACK_API_URL: str | None = None
+    DISCORD_TOKEN: SecretStr | None = None
+    VIGIL_DATA_DIR: Path = Path("var")
+    VIGIL_HTTP_PORT: int = Field(default=8080, ge=1, le=65535)
+    VIGIL_CONSOLE: bool = False
+    VIGIL_LOG_FORMAT: Literal["text", "json"] = "text"
+    VIGIL_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator(
+        "PROMETHEUS_URL", "ELASTICSEARCH_URL", "JAEGER_URL", "OPENAI_BASE_URL", "SLACK_API_URL"
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("OLLAMA_HOST")
+    @classmethod
+    def _ollama_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^(https?://)?[\w.\-\[\]:]+(:\d+)?/?$", value):
+            raise ValueError("expected a host such as http://localhost:11434")
+        return value if value.startswith("http") else f"http://{value}"
+
+    @field_validator("VIGIL_LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, so that logging can scrub them verbatim."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+ENV_KEYS = tuple(EnvSettings.model_fields)
+
+
+# --------------------------------------------------------------------------- YAML files
+
+class JobSchedule(StrictModel):
+    """One scheduled job: which job kind runs, and when (``every`` or ``cron``, not both)."""
+
+    job: str | None = None
+    every: timedelta | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+    timeout: timedelta = timedelta(minutes=5)
+    enabled: bool = True
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("every", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() <= 0:
+            raise ValueError("expected a duration above zero, such as 60s")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("expected an IANA time zone such as UTC or Europe/London") from exc
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a 5-field crontab such as '0 9 * * 1-5' ({exc})") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> JobSchedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' or 'cron'")
+        return self
+
+
+class DemoSettings(StrictModel):
+    seed: int = 42
+    speed: float = Field(default=60.0, gt=0, le=3600)
+    start: datetime | None = None
+    schedules: dict[str, JobSchedule] = Field(default_factory=dict)
+
+
+class AIConfigFile(StrictModel):
+    """The whole of ``ai-config.yml``."""
+
+    analysis: AnalysisConfig = AnalysisConfig()
+    prompts: PromptsConfig = PromptsConfig()
+    llm: LLMConfig = LLMConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    schedules: dict[str, JobSchedule] = Field(default_factory=dict)
+    demo: DemoSettings = DemoSettings()
+
+
+class Channel(StrictModel):
+    description: str = ""
+    slack: str | None = None
+    discord: str | None = None
+
+
+class ChannelsConfig(StrictModel):
+    """The whole of ``channels.yml``: channels and which one gets what by default."""
+
+    channels: dict[str, Channel] = Field(
+        default_factory=lambda: {n: Channel() for n in ("alerts", "digest", "general", "ops")}
+    )
+    routes: dict[Literal["alerts", "notices", "answers", "digest"], str] = Field(
+        default_factory=lambda: {
+            "alerts": "alerts", "notices": "ops", "answers": "general", "digest": "digest"
+        }
+    )
+
+    @model_validator(mode="after")
+    def _routes_exist(self) -> ChannelsConfig:
+        for route, channel in self.routes.items():
+            if channel not in self.channels:
+                raise ValueError(f"routes.{route} names channel {channel!r}, which is not defined")
+        return self
+
+    def route(self, what: Literal["alerts", "notices", "answers", "digest"]) -> str:
+        return self.routes.get(what, next(iter(self.channels), "general"))
+
+
+# --------------------------------------------------------------------------- Settings
+
+@dataclass(frozen=True)
+class Settings:
+    env: EnvSettings
+    ai: AIConfigFile
+    channels: ChannelsConfig
+    config_dir: Path
+    env_file: Path | None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.env.VIGIL_DATA_DIR
+
+
+def load_settings(
+    config_dir: Path | None = None,
+    env_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Load and validate every setting; raise ``ConfigError`` (one line) on the first bad one.
+
+    ``config_dir``: ``VIGIL_CONFIG_DIR``, else ``./data_config`` when it exists, else the copy
+    shipped with the package. ``env_file``: ``.env`` in the current directory when it exists.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    env_path = env_file if env_file is not None else Path(".env")
+    env = _load_env(env_path if env_path.is_file() else None, environ)
+    if config_dir is None:
+        configured = environ.get("VIGIL_CONFIG_DIR")
+        if configured:
+            config_dir = Path(configured)
+            if not config_dir.is_dir():
+                raise ConfigError("VIGIL_CONFIG_DIR", "environment", "expected a folder", configured)
+        else:
+            config_dir = Path("data_config") if Path("data_config").is_dir() else PACKAGE_CONFIG_DIR
+    ai = _load_yaml_model(config_dir / AI_CONFIG_FILE, AIConfigFile)
+    channels = _load_yaml_model(config_dir / CHANNELS_FILE, ChannelsConfig)
+    return Settings(
+        env=env,
+        ai=ai,
+        channels=channels,
+        config_dir=config_dir,
+        env_file=env_path if env_path.is_file() else None,
+    )
+
+
+def _load_env(env_file: Path | None, environ: dict[str, str]) -> EnvSettings:
+    from_file = {k: v for k, v in dotenv_values(env_file).items() if v} if env_file else {}
+    origin: dict[str, str] = {k: str(env_file) for k in from_file}
+    values: dict[str, Any] = dict(from_file)
+    for key in ENV_KEYS:
+        if environ.get(key):
+            values[key] = environ[key]
+            origin[key] = "environment"
+    unknown = [k for k in from_file if k not in ENV_KEYS and k != "VIGIL_CONFIG_DIR"]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(key, str(env_file), _unknown_key_hint(key, ENV_KEYS))
+    try:
+        return EnvSettings.model_validate({k: v for k, v in values.items() if k in ENV_KEYS})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        got = values.get(key)
+        if key.endswith(("TOKEN", "SECRET", "KEY")):
+            got = "***"
+        raise ConfigError(key, origin.get(key, "environment"), _expected(error), got) from None
+
+
+def _load_yaml_model(path: Path, model: type[StrictModel]) -> Any:
+    if not path.is_file():
+        return model()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise ConfigError(where, str(path), f"expected valid YAML ({getattr(exc, 'problem', exc)})")
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", str(path), "expected a mapping of keys to values")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            raise ConfigError(key, str(path), _unknown_key_hint(loc[-1], allowed)) from None
+        got = error.get("input") if not isinstance(error.get("input"), dict) else None
+        raise ConfigError(key, str(path), _expected(error), got) from None
+
+
+def _expected(error: Any) -> str:
+    message = str(error["msg"])
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    return message[0].lower() + message[1:] if message else "invalid value"
+
+
+def _unknown_key_hint(key: str, allowed: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listing = ", ".join(sorted(allowed)) if allowed else "none"
+    return f"unknown key{hint} (allowed: {listing})"
+
+
+def _allowed_keys(model: type[StrictModel], path: list[str]) -> list[str]:
+    """The field names allowed at ``path`` inside ``model`` (best effort, for the error hint)."""
+    current: Any = model
+    for part in path:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            # a dict value (schedules.NAME) or a list item: step into the value type
+            annotation = getattr(current, "__args__", (None, None))[-1]
+            current = annotation if annotation is not None else current
+            continue
+        annotation = fields[part].annotation
+        args = getattr(annotation, "__args__", ())
+        current = next((a for a in reversed(args) if hasattr(a, "model_fields")), annotation)
+    fields = getattr(current, "model_fields", None)
+    if fields is None:
+        args = getattr(current, "__args__", ())
+        inner = next((a for a in args if hasattr(a, "model_fields")), None)
+        fields = getattr(inner, "model_fields", {})
+    return list(fields)

@@ -1,0 +1,102 @@
+"""``vigil demo``: the demo world, the scheduler and chat, on embedded defaults.
+
+Channel messages print as ``[#channel] text``; on a terminal a prompt takes commands. The demo
+world's ground truth is written to ``VIGIL_DATA_DIR/demo_incidents.jsonl`` as incidents begin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.app import VigilApp
+from bot.channels import console_sink
+from bot.config import Settings
+from bot.console import repl
+from handlers.types import Reply
+from knowledge.demo import DemoWorld
+
+log = logging.getLogger(__name__)
+
+GROUND_TRUTH_FILE = "demo_incidents.jsonl"
+
+
+def build_world(settings: Settings) -> DemoWorld:
+    demo = settings.ai.demo
+    return DemoWorld(seed=demo.seed, start=demo.start, speed=demo.speed)
+
+
+async def run_demo(
+    settings: Settings,
+    duration: float | None = None,
+    web: bool = True,
+    interactive: bool | None = None,
+    stdout: TextIO | None = None,
+) -> int:
+    stdout = stdout or sys.stdout
+    interactive = sys.stdin.isatty() if interactive is None else interactive
+    world = build_world(settings)
+    schedules = {**settings.ai.schedules, **settings.ai.demo.schedules}
+    app = VigilApp(settings, telemetry=world, schedules=schedules, instance="demo")
+    app.hub.add_sink(console_sink(stdout))
+
+    truth = Path(settings.data_dir) / GROUND_TRUTH_FILE
+    truth.parent.mkdir(parents=True, exist_ok=True)
+    truth.unlink(missing_ok=True)  # the file describes this run of the demo world
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    await app.start()
+    if web:
+        log.info("the web console is not part of this build; channel messages print here")
+    services = len(world.services)
+    hosts = len(world.hosts())
+    await app.post(settings.channels.route("answers"), Reply(
+        f"Vigil demo: watching {hosts} hosts across {services} services (seed {world.seed}, "
+        f"{world.clock.speed:g}x time, simulated start {world.start:%Y-%m-%d %H:%M} UTC). "
+        "Try `status`, `ask why is payments slow?` or `help`."
+    ))
+    tasks = [asyncio.create_task(_write_truth(world, truth, stop))]
+    if interactive:
+        tasks.append(asyncio.create_task(_chat(app, stop, stdout)))
+    try:
+        if duration is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        else:
+            await stop.wait()
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.stop()
+        world.write_ground_truth(truth)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    incidents = sum(1 for _ in truth.open()) if truth.exists() else 0
+    stdout.write(f"Demo stopped. {incidents} incident(s) of ground truth in {truth}.\n")
+    stdout.flush()
+    return 0
+
+
+async def _write_truth(world: DemoWorld, path: Path, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await asyncio.to_thread(world.write_ground_truth, path)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _chat(app: VigilApp, stop: asyncio.Event, stdout: TextIO) -> None:
+    await repl(app.handle, stdout=stdout)
+    stop.set()

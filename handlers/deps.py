@@ -1,0 +1,29 @@
+"""Everything a handler may use, passed in explicitly (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from handlers.alertbook import AlertBook
+from knowledge.config import AnalysisConfig
+from knowledge.redaction import Redactor
+from knowledge.sources.base import TelemetryReader
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    telemetry: TelemetryReader | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+    alerts: AlertBook = field(default_factory=AlertBook)
+    clock: Callable[[], datetime] = _utcnow
+
+    def now(self) -> datetime:
+        """The current time of the data: the demo world's simulated clock, or the wall clock."""
+        return self.telemetry.now() if self.telemetry is not None else self.clock()

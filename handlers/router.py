@@ -1,0 +1,84 @@
+"""Turns the text of a message into a command call, and any failure into a polite reply."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import uuid
+from dataclasses import replace
+
+from handlers import messages
+from handlers.deps import Deps
+from handlers.registry import Registry
+from handlers.types import ChatRequest, Reply
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"^\s*(?:<@[!&]?[A-Za-z0-9]+>|@vigil\b|/vigil\b|vigil[:,]\s)\s*", re.I)
+_QUESTION = re.compile(
+    r"^(why|what|how|is|are|was|were|did|does|do|when|where|which|who|can|could|show|list|"
+    r"has|have|any)\b",
+    re.I,
+)
+MAX_INPUT_CHARS = 4000
+
+
+def parse(text: str, registry: Registry) -> tuple[str, str]:
+    """Split ``text`` into ``(command, args)``. A question without a command becomes ``ask``;
+    an empty text gives ``("", "")``; an unknown word gives ``(word, rest)``."""
+    text = text.replace("\u00a0", " ").strip()
+    while True:
+        stripped = _MENTION.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped.strip()
+    if not text:
+        return "", ""
+    word, _, rest = text.partition(" ")
+    if registry.get(word.lower()):
+        return registry.get(word.lower()).name, rest.strip()  # type: ignore[union-attr]
+    if _QUESTION.match(text) or text.endswith("?"):
+        return "ask", text
+    return word.lower(), rest.strip()
+
+
+class Router:
+    """Dispatches a ``ChatRequest`` to its command. Never raises: failures become replies."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def dispatch(self, req: ChatRequest, deps: Deps) -> Reply:
+        if len(req.text) > MAX_INPUT_CHARS:
+            return Reply(
+                f"That message is {len(req.text):,} characters; I read at most "
+                f"{MAX_INPUT_CHARS:,}. Please shorten it.",
+                ephemeral=True,
+                error=True,
+            )
+        name, args = parse(req.text, self.registry)
+        if not name:
+            return Reply(messages.EMPTY_INPUT, ephemeral=True)
+        command = self.registry.get(name)
+        if command is None:
+            close = difflib.get_close_matches(name, self.registry.names(), n=1, cutoff=0.6)
+            suggestion = messages.DID_YOU_MEAN.format(name=close[0]) if close else ""
+            return Reply(
+                messages.UNKNOWN_COMMAND.format(name=name[:40], suggestion=suggestion),
+                ephemeral=True,
+                error=True,
+            )
+        req = replace(req, command=command.name, args=args)
+        try:
+            return await command.handler(req, deps)
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception(
+                "command %s failed (error %s, user %s, channel %s, platform %s)",
+                command.name, error_id, req.user, req.channel, req.platform,
+            )
+            return Reply(
+                messages.HANDLER_FAILED.format(command=command.name, error_id=error_id),
+                error=True,
+            )

@@ -1,0 +1,85 @@
+"""The neutral request and reply that every chat platform, the terminal and the scheduler share.
+
+A ``Reply`` is text plus parts; ``bot/`` renders it as Block Kit, Discord embeds, HTML or
+terminal text. Handlers never talk to a platform themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+Platform = Literal["terminal", "web", "slack", "discord", "scheduler", "cli"]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One message to the bot. ``text`` is what the user typed after the mention or ``/vigil``;
+    the router fills ``command`` and ``args``."""
+
+    text: str
+    user: str = "local"
+    channel: str = "general"
+    platform: Platform = "terminal"
+    thread_id: str | None = None
+    roles: tuple[str, ...] = ()
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    command: str = ""
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Fields:
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    png: bytes
+    title: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    command: str  # the text dispatched when pressed, e.g. "ack alert-3"
+    style: Literal["default", "primary", "danger"] = "default"
+
+
+@dataclass(frozen=True)
+class Buttons:
+    buttons: tuple[Button, ...]
+
+
+@dataclass(frozen=True)
+class Context:
+    """A footer line: sources, latency, model."""
+
+    text: str
+
+
+Part = Section | Fields | Table | Chart | Buttons | Context
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a handler returns. ``text`` alone must make sense (notifications, plain clients)."""
+
+    text: str
+    parts: tuple[Part, ...] = ()
+    ephemeral: bool = False
+    error: bool = False

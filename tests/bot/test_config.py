@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import load_settings
+from knowledge.errors import ConfigError
+
+
+def _edit(config_dir: Path, name: str, change) -> None:
+    path = config_dir / name
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def _load(config_dir: Path, tmp_path: Path, env_text: str = "", **environ: str):
+    env_file = tmp_path / ".env"
+    env_file.write_text(env_text)
+    return load_settings(config_dir=config_dir, env_file=env_file, environ=environ)
+
+
+def test_shipped_config_loads_with_baselines_and_schedules(config_dir: Path, tmp_path: Path) -> None:
+    settings = _load(config_dir, tmp_path)
+    latency = settings.ai.analysis.baseline_for("latency_p95_ms")
+    assert latency is not None and latency.max == 200
+    assert settings.ai.schedules["alerts"].every.total_seconds() == 60
+    assert settings.channels.route("alerts") == "alerts"
+    assert settings.env.VIGIL_HTTP_PORT == 8080
+
+
+def test_misspelt_yaml_key_names_key_file_and_suggestion(config_dir: Path, tmp_path: Path) -> None:
+    _edit(config_dir, "ai-config.yml", lambda d: d["analysis"].update(baselnes=[]))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "analysis.baselnes" in message
+    assert "ai-config.yml" in message
+    assert "did you mean 'baselines'" in message
+
+
+def test_bad_value_type_names_key_and_expectation(config_dir: Path, tmp_path: Path) -> None:
+    _edit(config_dir, "ai-config.yml", lambda d: d["demo"].update(speed="fast"))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert err.value.key == "demo.speed"
+    assert "number" in err.value.expected
+    assert "'fast'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ({"every": "5 parsecs"}, "duration"),
+        ({"cron": "61 * * * *"}, "crontab"),
+        ({"every": "1m", "cron": "* * * * *"}, "exactly one"),
+        ({"every": "1m", "timezone": "Mars/Olympus"}, "time zone"),
+        ({"every": "0s"}, "above zero"),
+    ],
+)
+def test_schedule_errors(config_dir: Path, tmp_path: Path, schedule: dict, expected: str) -> None:
+    _edit(config_dir, "ai-config.yml", lambda d: d["schedules"].update(alerts=schedule))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert str(err.value).startswith(str(config_dir / "ai-config.yml") + ": schedules.alerts")
+    assert expected in str(err.value)
+
+
+def test_invalid_yaml_reports_line(config_dir: Path, tmp_path: Path) -> None:
+    (config_dir / "channels.yml").write_text("channels:\n  alerts: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert "channels.yml" in str(err.value) and "line" in err.value.key
+
+
+def test_route_to_undefined_channel(config_dir: Path, tmp_path: Path) -> None:
+    _edit(config_dir, "channels.yml", lambda d: d["routes"].update(alerts="pager"))
+    with pytest.raises(ConfigError, match="'pager', which is not defined"):
+        _load(config_dir, tmp_path)
+
+
+def test_bad_regex_in_privacy(config_dir: Path, tmp_path: Path) -> None:
+    _edit(config_dir, "ai-config.yml", lambda d: d["privacy"].update(extra_patterns=["(open"]))
+    with pytest.raises(ConfigError, match=r"privacy\.extra_patterns"):
+        _load(config_dir, tmp_path)
+
+
+def test_env_file_bad_port_names_the_env_file(config_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path, env_text="VIGIL_HTTP_PORT=eighty\n")
+    assert err.value.key == "VIGIL_HTTP_PORT"
+    assert err.value.source.endswith(".env")
+    assert "integer" in err.value.expected
+
+
+def test_environment_overrides_env_file_and_is_named(config_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path, env_text="PROMETHEUS_URL=http://ok:9090\n",
+              PROMETHEUS_URL="prometheus:9090")
+    assert err.value.source == "environment"
+    assert "http://" in err.value.expected
+
+
+def test_unknown_env_file_key_is_an_error(config_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'PROMETHEUS_URL'"):
+        _load(config_dir, tmp_path, env_text="PROMETHEUS_ULR=http://x:9090\n")
+
+
+def test_secret_values_are_masked_in_errors(config_dir: Path, tmp_path: Path) -> None:
+    settings = _load(config_dir, tmp_path, env_text="SLACK_BOT_TOKEN=xoxb-123456789-secret\n"
+                     "OLLAMA_HOST=localhost:11434\n")
+    assert settings.env.secret_values() == ["xoxb-123456789-secret"]
+    assert "secret" not in repr(settings.env)
+    assert settings.env.OLLAMA_HOST == "http://localhost:11434"
+
+
+def test_empty_env_values_count_as_unset(config_dir: Path, tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    settings = _load(config_dir, tmp_path, env_text=example)
+    assert settings.env.PROMETHEUS_URL is None
+    assert settings.env.SLACK_BOT_TOKEN is None
+
+
+def test_env_example_documents_every_key() -> None:
+    from bot.config import ENV_KEYS
+
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    for key in ENV_KEYS:
+        assert f"\n{key}=" in example, key

@@ -1,0 +1,44 @@
+"""Shared fixtures: an isolated data dir and config dir per test, and settings built from them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped data_config/, free to edit."""
+    target = tmp_path / "data_config"
+    shutil.copytree(REPO / "data_config", target)
+    return target
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_settings(config_dir: Path, data_dir: Path, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**env: str) -> Settings:
+        environ = {"VIGIL_DATA_DIR": str(data_dir), **env}
+        return load_settings(config_dir=config_dir, env_file=tmp_path / "none.env",
+                             environ=environ)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
