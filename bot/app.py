@@ -77,12 +77,17 @@ class VigilApp:
         await self.hub.post(channel, reply)
 
     async def _job_failed(self, name: str, stats: JobStats) -> None:
-        await self.post(self.settings.channels.route("notices"), Reply(
-            f"Job `{name}` failed: {stats.last_error}. I will keep trying on its schedule "
-            "and say when it recovers.", error=True,
-        ))
+        await self.post(
+            self.settings.channels.route("notices"),
+            Reply(
+                f"Job `{name}` failed: {stats.last_error}. I will keep trying on its schedule "
+                "and say when it recovers.",
+                error=True,
+            ),
+        )
 
     async def _job_recovered(self, name: str, stats: JobStats) -> None:
-        await self.post(self.settings.channels.route("notices"), Reply(
-            f"Job `{name}` recovered after {stats.consecutive_failures} failed run(s)."
-        ))
+        await self.post(
+            self.settings.channels.route("notices"),
+            Reply(f"Job `{name}` recovered after {stats.consecutive_failures} failed run(s)."),
+        )

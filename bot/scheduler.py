@@ -113,8 +113,11 @@ class VigilScheduler:
         scheduler.start(paused=True)
         self._reconcile(scheduler)
         scheduler.resume()
-        log.info("scheduler started with %d job(s): %s", len(self.schedules),
-                 ", ".join(f"{n} ({build_trigger(s)})" for n, s in self.schedules.items()) or "-")
+        log.info(
+            "scheduler started with %d job(s): %s",
+            len(self.schedules),
+            ", ".join(f"{n} ({build_trigger(s)})" for n, s in self.schedules.items()) or "-",
+        )
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop firing jobs, let running ones finish (up to ``grace_s``), then shut down."""
@@ -124,8 +127,9 @@ class VigilScheduler:
         if running:
             _, late = await asyncio.wait(running, timeout=grace_s)
             if late:
-                log.warning("%d job(s) still running after %.0fs; cancelling them",
-                            len(late), grace_s)
+                log.warning(
+                    "%d job(s) still running after %.0fs; cancelling them", len(late), grace_s
+                )
         self.shutdown()
 
     def shutdown(self) -> None:
@@ -162,13 +166,20 @@ class VigilScheduler:
             stats.last_duration_s = time.perf_counter() - began
             stats.failures += 1
             stats.consecutive_failures += 1
-            reason = (f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError)
-                      else f"{type(exc).__name__}: {exc}")
+            reason = (
+                f"timed out after {timeout:g}s"
+                if isinstance(exc, TimeoutError)
+                else f"{type(exc).__name__}: {exc}"
+            )
             stats.last_error = reason
             log.error(
                 "job %s failed after %.2fs (run %d, %d failure(s) in a row, trigger %s): %s",
-                name, stats.last_duration_s, stats.runs, stats.consecutive_failures,
-                build_trigger(schedule), reason,
+                name,
+                stats.last_duration_s,
+                stats.runs,
+                stats.consecutive_failures,
+                build_trigger(schedule),
+                reason,
                 exc_info=not isinstance(exc, TimeoutError),
             )
             if stats.consecutive_failures == 1 and self.on_failure is not None:
@@ -203,6 +214,10 @@ class VigilScheduler:
             ):
                 continue  # unchanged: keep its stored next run time (and coalesce missed runs)
             scheduler.add_job(
-                _run, trigger, args=[self.instance, name], id=name, name=name,
+                _run,
+                trigger,
+                args=[self.instance, name],
+                id=name,
+                name=name,
                 replace_existing=True,
             )

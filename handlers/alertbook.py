@@ -22,6 +22,7 @@ class Alert:
     severity: str
     resolved_at: datetime | None = None
     last_bad: datetime | None = None
+    peak: float = float("-inf")
 
     @property
     def duration(self) -> timedelta:
@@ -64,11 +65,13 @@ class AlertBook:
                     latest=finding,
                     started=finding.since or finding.at,
                     severity=finding.severity,
+                    peak=finding.peak,
                 )
                 self._open[key] = alert
                 events.fired.append(alert)
             else:
                 alert.latest = finding
+                alert.peak = max(alert.peak, finding.peak)
                 if finding.severity == "critical" and alert.severity != "critical":
                     alert.severity = "critical"
                     events.escalated.append(alert)

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from handlers.alertbook import Alert
 from handlers.deps import Deps
-from handlers.types import Button, Buttons, ChatRequest, Context, Reply, Section
-from knowledge.findings import likely_cause, scan
+from handlers.types import ChatRequest, Context, Part, Reply, Section
+from knowledge.findings import fmt, likely_cause, scan
 from knowledge.timeparse import format_duration
 
 WINDOW = timedelta(minutes=5)
@@ -34,24 +34,13 @@ async def check(req: ChatRequest, deps: Deps) -> Reply | None:
     for alert in events.resolved:
         lines.append(
             f"RESOLVED {alert.id} {alert.key[2]} on {alert.key[1]} after "
-            f"{format_duration(alert.duration)} (peak {alert.latest.peak:.4g} {alert.latest.unit})"
-            .rstrip()
+            f"{format_duration(alert.duration)} (peak {fmt(alert.peak, alert.latest.unit)})"
         )
     headline = _headline(events.fired + events.escalated, events.resolved)
-    parts: list = [Section("\n".join(lines))]
+    parts: list[Part] = [Section("\n".join(lines))]
     cause = _cause(events.fired + events.escalated)
     if cause:
         parts.append(Section(cause, "Likely cause"))
-    open_ids = [a.id for a in events.fired + events.escalated]
-    if open_ids:
-        parts.append(Buttons(tuple(
-            Button(label, f"{verb} {open_ids[0]}", style)
-            for label, verb, style in (
-                ("Acknowledge", "ack", "primary"),
-                ("Explain more", "explain", "default"),
-                ("Mute 1h", "mute 1h", "default"),
-            )
-        )))
     parts.append(Context(f"at {now:%Y-%m-%d %H:%M} UTC; {len(deps.alerts.active())} firing"))
     return Reply(headline, parts=tuple(parts))
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from handlers import messages
 from handlers.deps import Deps
 from handlers.registry import Command
-from handlers.types import ChatRequest, Context, Reply, Section
+from handlers.types import ChatRequest, Context, Part, Reply, Section
 from knowledge import logpatterns
 from knowledge.findings import Finding, likely_cause, scan
 
@@ -59,13 +59,21 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
     window = window_of(question)
     services, hosts = targets_of(question, reader.hosts())
     findings = scan(
-        reader, deps.analysis, now, window=window, history=max(window * 2, timedelta(hours=1)),
-        services=services, hosts=hosts,
+        reader,
+        deps.analysis,
+        now,
+        window=window,
+        history=max(window * 2, timedelta(hours=1)),
+        services=services,
+        hosts=hosts,
     )
     notable = [f for f in findings if f.breached or abs(f.deviation) >= 6][:6]
     records = reader.logs(now - window, now)
-    records = [r for r in records if (not services or r.service in services)
-               and (not hosts or r.host in hosts)]
+    records = [
+        r
+        for r in records
+        if (not services or r.service in services) and (not hosts or r.host in hosts)
+    ]
     patterns = logpatterns.group(records, redact=deps.redactor.redact)[:4]
 
     scope = ", ".join(sorted(hosts or services)) or "the fleet"
@@ -76,7 +84,8 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
         cites.append(f"metric {finding.metric}{{service={finding.service},host={finding.host}}}")
         facts.append(f"{finding.sentence()} [{len(cites)}]")
     for pattern in patterns:
-        example = deps.redactor.redact(pattern.last.message.splitlines()[0])[:160]
+        first_line = pattern.last.message.splitlines()[0] if pattern.last.message else ""
+        example = deps.redactor.redact(logpatterns.strip_prefix(first_line))[:160]
         cites.append(f"logs {pattern.first.service}@{pattern.first.host} {pattern.last.ts:%H:%M}")
         facts.append(
             f"{pattern.count}x {pattern.level} on {pattern.first.service} between "
@@ -94,17 +103,25 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
     else:
         conclusion = f"Nothing on {scope} is past a baseline or unusual in {span}."
 
-    parts: list = [Section("\n".join(f"- {f}" for f in facts) or "- no warnings or errors "
-                           "and no unusual metrics", "What we know")]
+    parts: list[Part] = [
+        Section(
+            "\n".join(f"- {f}" for f in facts) or "- no warnings or errors and no unusual metrics",
+            "What we know",
+        )
+    ]
     causes = _causes(breached or notable, deps)
     if causes:
         parts.append(Section("\n".join(f"- {c}" for c in causes), "Likely causes"))
-    parts.append(Section("\n".join(f"- {s}" for s in _next_steps(breached or notable)),
-                         "Next steps"))
-    parts.append(Context(
-        "Sources: " + "; ".join(f"[{i}] {c}" for i, c in enumerate(cites, 1))
-        if cites else f"Sources: metrics and logs of {scope}, {span}"
-    ))
+    parts.append(
+        Section("\n".join(f"- {s}" for s in _next_steps(breached or notable)), "Next steps")
+    )
+    parts.append(
+        Context(
+            "Sources: " + "; ".join(f"[{i}] {c}" for i, c in enumerate(cites, 1))
+            if cites
+            else f"Sources: metrics and logs of {scope}, {span}"
+        )
+    )
     return Reply(conclusion, parts=tuple(parts))
 
 
@@ -126,7 +143,9 @@ def _causes(findings: list[Finding], deps: Deps) -> list[str]:
 
 def _next_steps(findings: list[Finding]) -> list[str]:
     if not findings:
-        return ["Nothing to do now; ask about a longer window (`last 6 hours`) to look further back."]
+        return [
+            "Nothing to do now; ask about a longer window (`last 6 hours`) to look further back."
+        ]
     steps = []
     hosts = list(dict.fromkeys(f.host for f in findings))[:2]
     metrics = {f.metric for f in findings}
@@ -139,7 +158,9 @@ def _next_steps(findings: list[Finding]) -> list[str]:
     if metrics & {"latency_p95_ms", "error_rate"}:
         steps.append("Check the slowest traces and the error logs of the same minutes.")
     if "cpu_usage" in metrics:
-        steps.append(f"See which process uses the CPU on {hosts[0]} (top -H, a thread dump for Java).")
+        steps.append(
+            f"See which process uses the CPU on {hosts[0]} (top -H, a thread dump for Java)."
+        )
     steps.append(f"`status {findings[0].service}` to watch it recover.")
     return steps
 

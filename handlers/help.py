@@ -18,7 +18,9 @@ def render(registry: Registry, topic: str = "") -> Reply:
         if command.aliases:
             lines.append("Also: " + ", ".join(f"`{a}`" for a in command.aliases))
         lines += [f"e.g. `{example}`" for example in command.examples]
-        return Reply(lines[0], parts=(Section("\n".join(lines), title=command.name),), ephemeral=True)
+        return Reply(
+            lines[0], parts=(Section("\n".join(lines), title=command.name),), ephemeral=True
+        )
     rows = tuple((f"{c.usage}", c.summary) for c in registry)
     return Reply(
         messages.HELP_HEADER,

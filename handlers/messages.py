@@ -7,10 +7,10 @@ HANDLER_FAILED = (
     "Something went wrong while running `{command}` (error {error_id}). "
     "The details are in Vigil's log under that id."
 )
-NOT_AUTHORIZED = "Sorry, `{command}` changes state and is limited to the people named in the config."
-NO_TELEMETRY = (
-    "I have no live metrics source yet: set PROMETHEUS_URL in .env, or try `vigil demo`."
+NOT_AUTHORIZED = (
+    "Sorry, `{command}` changes state and is limited to the people named in the config."
 )
+NO_TELEMETRY = "I have no live metrics source yet: set PROMETHEUS_URL in .env, or try `vigil demo`."
 ASK_USAGE = "Usage: `ask QUESTION`, for example `ask why is checkout slow?`"
 HELP_HEADER = "Vigil answers from your own metrics, logs, traces, runbooks and incidents."
 HELP_FOOTER = "Type `help COMMAND` for details. You can also just ask a question."

@@ -76,7 +76,11 @@ class Router:
             error_id = uuid.uuid4().hex[:8]
             log.exception(
                 "command %s failed (error %s, user %s, channel %s, platform %s)",
-                command.name, error_id, req.user, req.channel, req.platform,
+                command.name,
+                error_id,
+                req.user,
+                req.channel,
+                req.platform,
             )
             return Reply(
                 messages.HANDLER_FAILED.format(command=command.name, error_id=error_id),

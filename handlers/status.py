@@ -8,7 +8,7 @@ from datetime import timedelta
 from handlers import messages
 from handlers.deps import Deps
 from handlers.registry import Command
-from handlers.types import ChatRequest, Context, Reply, Section, Table
+from handlers.types import ChatRequest, Context, Part, Reply, Section, Table
 from knowledge.findings import Finding, fmt, scan
 
 COLUMNS = ("cpu_usage", "memory_usage", "latency_p95_ms", "error_rate")
@@ -20,8 +20,12 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
     now = deps.now()
     wanted = req.args.split()
     findings = scan(
-        deps.telemetry, deps.analysis, now, window=timedelta(minutes=5),
-        history=timedelta(minutes=30), services=wanted,
+        deps.telemetry,
+        deps.analysis,
+        now,
+        window=timedelta(minutes=5),
+        history=timedelta(minutes=30),
+        services=wanted,
     )
     by_service: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
@@ -36,26 +40,32 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
         breaches = [f for f in items if f.breached]
         state = "ok" if not breaches else f"{len(breaches)} past baseline"
         hosts = len({f.host for f in items})
-        rows.append((
-            service, str(hosts),
-            *(fmt(w.value, w.unit) if w else "-" for w in worst.values()),
-            state,
-        ))
+        rows.append(
+            (
+                service,
+                str(hosts),
+                *(fmt(w.value, w.unit) if w else "-" for w in worst.values()),
+                state,
+            )
+        )
     alerts = deps.alerts.active()
     breached = [f for f in findings if f.breached]
+    troubled = sorted({f.service for f in breached})
     headline = (
         f"All {len(rows)} services are within their baselines."
         if not breached
-        else f"{len({f.service for f in breached})} of {len(rows)} services are past a baseline."
+        else f"{len(troubled)} of {len(rows)} services past a baseline: {', '.join(troubled)}."
     )
-    parts: list = [Table(columns=("service", "hosts", *COLUMNS, "state"), rows=tuple(rows))]
+    parts: list[Part] = [Table(columns=("service", "hosts", *COLUMNS, "state"), rows=tuple(rows))]
     if breached:
         parts.append(Section("\n".join(f"- {f.sentence()}" for f in breached[:8]), "Past baseline"))
     if alerts:
-        parts.append(Section(
-            "\n".join(f"- {a.id} [{a.severity}] {a.latest.sentence()}" for a in alerts),
-            "Firing alerts",
-        ))
+        parts.append(
+            Section(
+                "\n".join(f"- {a.id} [{a.severity}] {a.latest.sentence()}" for a in alerts),
+                "Firing alerts",
+            )
+        )
     parts.append(Context(f"as of {now:%Y-%m-%d %H:%M} UTC, worst host per service, last 5 min"))
     return Reply(headline, parts=tuple(parts))
 

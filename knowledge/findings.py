@@ -19,19 +19,29 @@ from knowledge.telemetry import MetricSeries
 
 # Co-moving metrics and what they usually mean. Checked in order; the first match wins.
 LIKELY_CAUSES: tuple[tuple[frozenset[str], str], ...] = (
-    (frozenset({"java_heap_usage", "java_gc_time"}),
-     "a memory leak or an undersized heap: the JVM heap fills and garbage collection eats CPU"),
-    (frozenset({"db_pool_usage"}),
-     "database connection pool exhaustion: slow queries or leaked connections hold the pool"),
+    (
+        frozenset({"java_heap_usage", "java_gc_time"}),
+        "a memory leak or an undersized heap: the JVM heap fills and garbage collection eats CPU",
+    ),
+    (
+        frozenset({"db_pool_usage"}),
+        "database connection pool exhaustion: slow queries or leaked connections hold the pool",
+    ),
     (frozenset({"disk_usage"}), "a filling disk: logs, temp files or data outgrowing the volume"),
     (frozenset({"java_gc_time"}), "GC pressure: allocation rate above what the heap absorbs"),
     (frozenset({"memory_usage"}), "memory growth, possibly a leak in the process"),
-    (frozenset({"latency_p95_ms", "error_rate"}),
-     "slow or failing dependencies (network congestion or an overloaded downstream)"),
+    (
+        frozenset({"latency_p95_ms", "error_rate"}),
+        "slow or failing dependencies (network congestion or an overloaded downstream)",
+    ),
     (frozenset({"cpu_usage"}), "CPU saturation: a runaway process or more load than capacity"),
     (frozenset({"latency_p95_ms"}), "requests slowing down, usually a saturated dependency"),
     (frozenset({"error_rate"}), "requests failing: check recent deploys and error logs"),
 )
+
+
+# Past this, a sigma figure says nothing more than "far outside its normal range".
+SIGMA_SHOWN_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,9 @@ class Finding:
 
     @property
     def severity(self) -> str:
-        if self.baseline is not None and self.baseline.max is not None and self.baseline.max > 0:
-            if self.value >= self.baseline.max * 1.25 or self.deviation >= 10:
-                return "critical"
+        limit = self.baseline.max if self.baseline is not None else None
+        if limit is not None and limit > 0 and (self.value >= limit * 1.25 or self.deviation >= 10):
+            return "critical"
         return "warning"
 
     def sentence(self) -> str:
@@ -71,7 +81,9 @@ class Finding:
         text += ")"
         if self.since is not None:
             text += f" since {self.since:%H:%M}"
-        if abs(self.deviation) >= 3 and math.isfinite(self.deviation):
+        if abs(self.deviation) >= SIGMA_SHOWN_MAX:
+            text += f", {'over' if self.deviation > 0 else 'under'} {SIGMA_SHOWN_MAX} sigma"
+        elif abs(self.deviation) >= 3:
             text += f", {self.deviation:+.1f} sigma"
         return text
 
@@ -113,7 +125,8 @@ def evaluate(
     )
     since = None
     if breached:
-        for t, v in reversed(recent):
+        points = zip(series.timestamps, series.values, strict=True)
+        for t, v in reversed(list(points)):
             if not (math.isfinite(v) and baseline is not None and baseline.breached_by(v)):
                 break
             since = t
@@ -157,7 +170,10 @@ def scan(
                 continue
             if not series.unit:
                 series = MetricSeries(
-                    series.metric, series.labels, series.timestamps, series.values,
+                    series.metric,
+                    series.labels,
+                    series.timestamps,
+                    series.values,
                     reader.unit(metric),
                 )
             finding = evaluate(series, baseline, end - window, sustain=sustain)

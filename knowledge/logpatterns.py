@@ -13,7 +13,7 @@ _MASKS = (
     (re.compile(r"\b[0-9a-f]{8,}\b", re.I), "<id>"),
     (re.compile(r"\b\d+(?:\.\d+)*(?:ms|s|%)?\b"), "<n>"),
     (re.compile(r"\[REDACTED:[a-z_]+\]"), "<redacted>"),
-    (re.compile(r"\"[^\"]*\""), "\"<s>\""),
+    (re.compile(r"\"[^\"]*\""), '"<s>"'),
 )
 
 
@@ -33,8 +33,11 @@ class LogPattern:
     last: LogRecord
 
 
-def group(records: Iterable[LogRecord], levels: Iterable[str] = ("WARN", "ERROR", "FATAL"),
-          redact: object = None) -> list[LogPattern]:
+def group(
+    records: Iterable[LogRecord],
+    levels: Iterable[str] = ("WARN", "ERROR", "FATAL"),
+    redact: object = None,
+) -> list[LogPattern]:
     """Patterns of the records at ``levels``, most frequent first. ``redact``: a callable applied
     to each line before grouping."""
     wanted = set(levels)
@@ -45,7 +48,7 @@ def group(records: Iterable[LogRecord], levels: Iterable[str] = ("WARN", "ERROR"
         line = record.message.splitlines()[0] if record.message else ""
         if callable(redact):
             line = redact(line)
-        key = (record.service, template_of(_strip_prefix(line)))
+        key = (record.service, template_of(strip_prefix(line)))
         found = patterns.get(key)
         if found is None:
             patterns[key] = LogPattern(key[1], record.level, 1, record, record)
@@ -55,6 +58,6 @@ def group(records: Iterable[LogRecord], levels: Iterable[str] = ("WARN", "ERROR"
     return sorted(patterns.values(), key=lambda p: (-p.count, p.first.ts))
 
 
-def _strip_prefix(line: str) -> str:
-    # drop a leading timestamp / syslog prefix so that it does not split templates
+def strip_prefix(line: str) -> str:
+    """The line without a leading timestamp or syslog prefix."""
     return re.sub(r"^(\d{4}-\d\d-\d\d[ T][\d:.,]+\S*|[A-Z][a-z]{2} +\d+ [\d:]+)\s*", "", line)

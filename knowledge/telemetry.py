@@ -1,7 +1,8 @@
 """Typed telemetry that every source returns: metric series, log records, spans.
 
 Sources (Prometheus, Elasticsearch, Jaeger, log files, the demo world) speak these types so that
-everything downstream (summaries, the knowledge store, the anomaly model, handlers) is source-neutral.
+everything downstream (summaries, the knowledge store, the anomaly model, handlers) is
+source-neutral.
 Timestamps are timezone-aware UTC ``datetime`` objects.
 """
 

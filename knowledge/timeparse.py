@@ -36,7 +36,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 
 def format_duration(delta: timedelta) -> str:
     """Render a duration compactly: ``1h 5m``, ``40s``, ``3d 2h``."""
-    seconds = int(round(delta.total_seconds()))
+    seconds = round(delta.total_seconds())
     if seconds < 60:
         return f"{seconds}s"
     days, rest = divmod(seconds, 86400)

@@ -33,8 +33,7 @@ def data_dir(tmp_path: Path) -> Path:
 def make_settings(config_dir: Path, data_dir: Path, tmp_path: Path) -> Callable[..., Settings]:
     def make(**env: str) -> Settings:
         environ = {"VIGIL_DATA_DIR": str(data_dir), **env}
-        return load_settings(config_dir=config_dir, env_file=tmp_path / "none.env",
-                             environ=environ)
+        return load_settings(config_dir=config_dir, env_file=tmp_path / "none.env", environ=environ)
 
     return make
 

@@ -34,7 +34,9 @@ def channel_line(channel: str, reply: Reply) -> str:
 def _table(table: Table) -> str:
     rows = [table.columns, *table.rows]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(table.columns))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

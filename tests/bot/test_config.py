@@ -22,7 +22,9 @@ def _load(config_dir: Path, tmp_path: Path, env_text: str = "", **environ: str):
     return load_settings(config_dir=config_dir, env_file=env_file, environ=environ)
 
 
-def test_shipped_config_loads_with_baselines_and_schedules(config_dir: Path, tmp_path: Path) -> None:
+def test_shipped_config_loads_with_baselines_and_schedules(
+    config_dir: Path, tmp_path: Path
+) -> None:
     settings = _load(config_dir, tmp_path)
     latency = settings.ai.analysis.baseline_for("latency_p95_ms")
     assert latency is not None and latency.max == 200
@@ -98,8 +100,12 @@ def test_env_file_bad_port_names_the_env_file(config_dir: Path, tmp_path: Path) 
 
 def test_environment_overrides_env_file_and_is_named(config_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        _load(config_dir, tmp_path, env_text="PROMETHEUS_URL=http://ok:9090\n",
-              PROMETHEUS_URL="prometheus:9090")
+        _load(
+            config_dir,
+            tmp_path,
+            env_text="PROMETHEUS_URL=http://ok:9090\n",
+            PROMETHEUS_URL="prometheus:9090",
+        )
     assert err.value.source == "environment"
     assert "http://" in err.value.expected
 
@@ -110,8 +116,11 @@ def test_unknown_env_file_key_is_an_error(config_dir: Path, tmp_path: Path) -> N
 
 
 def test_secret_values_are_masked_in_errors(config_dir: Path, tmp_path: Path) -> None:
-    settings = _load(config_dir, tmp_path, env_text="SLACK_BOT_TOKEN=xoxb-123456789-secret\n"
-                     "OLLAMA_HOST=localhost:11434\n")
+    settings = _load(
+        config_dir,
+        tmp_path,
+        env_text="SLACK_BOT_TOKEN=xoxb-123456789-secret\nOLLAMA_HOST=localhost:11434\n",
+    )
     assert settings.env.secret_values() == ["xoxb-123456789-secret"]
     assert "secret" not in repr(settings.env)
     assert settings.env.OLLAMA_HOST == "http://localhost:11434"

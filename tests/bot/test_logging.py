@@ -9,12 +9,17 @@ from bot.logging import configure_logging
 
 def _emit(json_lines: bool) -> str:
     stream = io.StringIO()
-    handler = configure_logging("INFO", json_lines=json_lines, secrets=["xoxb-live-token-123"],
-                                stream=stream)
+    handler = configure_logging(
+        "INFO", json_lines=json_lines, secrets=["xoxb-live-token-123"], stream=stream
+    )
     try:
         log = logging.getLogger("vigil.test")
-        log.info("posting with %s for %s", "xoxb-live-token-123", "ops@example.com",
-                 extra={"channel": "alerts"})
+        log.info(
+            "posting with %s for %s",
+            "xoxb-live-token-123",
+            "ops@example.com",
+            extra={"channel": "alerts"},
+        )
         try:
             raise ValueError("password=hunter22 rejected")
         except ValueError:

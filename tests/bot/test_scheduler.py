@@ -38,7 +38,10 @@ class Recorder:
 async def test_next_run_time_survives_a_restart(tmp_path: Path) -> None:
     store = tmp_path / "scheduler.sqlite"
     rec = Recorder()
-    schedules = {"hourly": every(3600), "daily": JobSchedule(cron="0 9 * * *", timezone="Europe/London")}
+    schedules = {
+        "hourly": every(3600),
+        "daily": JobSchedule(cron="0 9 * * *", timezone="Europe/London"),
+    }
     first = VigilScheduler(store, schedules, {"hourly": rec.job("h"), "daily": rec.job("d")})
     first.start()
     before = first.next_run_times()
@@ -57,8 +60,9 @@ async def test_next_run_time_survives_a_restart(tmp_path: Path) -> None:
 async def test_changed_trigger_replaces_the_stored_job_and_removed_jobs_go(tmp_path: Path) -> None:
     store = tmp_path / "scheduler.sqlite"
     rec = Recorder()
-    first = VigilScheduler(store, {"a": every(3600), "b": every(3600)},
-                           {"a": rec.job("a"), "b": rec.job("b")})
+    first = VigilScheduler(
+        store, {"a": every(3600), "b": every(3600)}, {"a": rec.job("a"), "b": rec.job("b")}
+    )
     first.start()
     old = first.next_run_times()["a"]
     first.shutdown()
@@ -127,10 +131,16 @@ async def test_recovery_is_announced_once(tmp_path: Path) -> None:
     async def note(kind: str):
         async def hook(name: str, stats: Any) -> None:
             events.append(f"{kind}:{stats.consecutive_failures}")
+
         return hook
 
-    scheduler = VigilScheduler(tmp_path / "s.sqlite", {"f": every(3600)}, {"f": flaky},
-                               on_failure=await note("failed"), on_recovery=await note("ok"))
+    scheduler = VigilScheduler(
+        tmp_path / "s.sqlite",
+        {"f": every(3600)},
+        {"f": flaky},
+        on_failure=await note("failed"),
+        on_recovery=await note("ok"),
+    )
     for _ in range(4):
         await scheduler.run_job("f")
     assert events == ["failed:1", "ok:2"]
@@ -150,13 +160,17 @@ async def test_a_hanging_job_times_out(tmp_path: Path) -> None:
 
 def test_unknown_job_kind_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        VigilScheduler(tmp_path / "s.sqlite", {"nightly": every(60, job="digets")},
-                       {"digest": Recorder().job("d")})
+        VigilScheduler(
+            tmp_path / "s.sqlite",
+            {"nightly": every(60, job="digets")},
+            {"digest": Recorder().job("d")},
+        )
     assert err.value.key == "schedules.nightly.job"
     assert "digest" in err.value.expected
 
 
 def test_disabled_jobs_are_not_scheduled(tmp_path: Path) -> None:
-    scheduler = VigilScheduler(tmp_path / "s.sqlite", {"off": every(60, enabled=False)},
-                               {"off": Recorder().job("off")})
+    scheduler = VigilScheduler(
+        tmp_path / "s.sqlite", {"off": every(60, enabled=False)}, {"off": Recorder().job("off")}
+    )
     assert scheduler.schedules == {}

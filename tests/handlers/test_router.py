@@ -61,7 +61,9 @@ async def test_a_new_command_appears_in_help() -> None:
     router = Router(registry)
     assert (await router.dispatch(ChatRequest("ping hi"), Deps())).text == "pong hi"
     reply = await router.dispatch(ChatRequest("help"), Deps())
-    assert any(row[0] == "ping [TEXT]" for p in reply.parts if isinstance(p, Table) for row in p.rows)
+    assert any(
+        row[0] == "ping [TEXT]" for p in reply.parts if isinstance(p, Table) for row in p.rows
+    )
 
 
 def test_duplicate_names_are_refused() -> None:

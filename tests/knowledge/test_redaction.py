@@ -11,7 +11,8 @@ SECRETS = {
     "aws_key": "AKIAIOSFODNN7EXAMPLE",
     "slack_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
     "github_token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "api_key": "sk-proj-abcdefghijklmnopqrstuv1234",
 }
 
@@ -35,14 +36,22 @@ def test_token_shapes(kind: str, secret: str) -> None:
 )
 def test_credentials_in_context(line: str) -> None:
     out = Redactor().redact(line)
-    for secret in ("abcdef0123456789abcdef", "9f8e7d6c5b4a", "s3cr3t-Pass!", "wJalrXUtnFEMI",
-                   "hunter2hunter"):
+    for secret in (
+        "abcdef0123456789abcdef",
+        "9f8e7d6c5b4a",
+        "s3cr3t-Pass!",
+        "wJalrXUtnFEMI",
+        "hunter2hunter",
+    ):
         assert secret not in out
     assert "[REDACTED" in out
 
 
 def test_private_key_block() -> None:
-    text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----\nok"
+    text = (
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc\n"
+        "-----END RSA PRIVATE KEY-----\nok"
+    )
     out = Redactor().redact(text)
     assert "MIIEowIBAAKCAQEA" not in out and out.endswith("ok")
 

@@ -7,7 +7,15 @@ from knowledge.timeparse import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("45", 45), (12, 12), ("250ms", 0.25)],
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("45", 45),
+        (12, 12),
+        ("250ms", 0.25),
+    ],
 )
 def test_parse(text, seconds) -> None:
     assert parse_duration(text).total_seconds() == pytest.approx(seconds)

@@ -1,0 +1,1 @@
+"""Dataset generation (language and metrics) and the anomaly model. Imports only ``knowledge``."""
