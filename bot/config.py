@@ -307,21 +307,19 @@ def _unknown_key_hint(key: str, allowed: tuple[str, ...] | list[str]) -> str:
 
 
 def _allowed_keys(model: type[StrictModel], path: list[str]) -> list[str]:
-    """The field names allowed at ``path`` inside ``model`` (best effort, for the error hint)."""
+    """The field names allowed at ``path`` inside ``model``, for the did-you-mean hint."""
     current: Any = model
     for part in path:
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
-            # a dict value (schedules.NAME) or a list item: step into the value type
-            annotation = getattr(current, "__args__", (None, None))[-1]
-            current = annotation if annotation is not None else current
-            continue
-        annotation = fields[part].annotation
-        args = getattr(annotation, "__args__", ())
-        current = next((a for a in reversed(args) if hasattr(a, "model_fields")), annotation)
-    fields = getattr(current, "model_fields", None)
-    if fields is None:
-        args = getattr(current, "__args__", ())
-        inner = next((a for a in args if hasattr(a, "model_fields")), None)
-        fields = getattr(inner, "model_fields", {})
-    return list(fields)
+        fields = getattr(current, "model_fields", {})
+        if part in fields:
+            current = _inner_model(fields[part].annotation) or current
+        # otherwise ``part`` is a dict key or a list index: ``current`` is already the item model
+    return list(getattr(current, "model_fields", {}))
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The pydantic model in ``M``, ``M | None``, ``dict[str, M]`` or ``tuple[M, ...]``."""
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    args = getattr(annotation, "__args__", ())
+    return next((a for a in reversed(args) if hasattr(a, "model_fields")), None)

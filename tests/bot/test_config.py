@@ -139,3 +139,11 @@ def test_env_example_documents_every_key() -> None:
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     for key in ENV_KEYS:
         assert f"\n{key}=" in example, key
+
+
+def test_misspelt_key_inside_a_schedule_gets_its_hint(config_dir: Path, tmp_path: Path) -> None:
+    _edit(config_dir, "ai-config.yml", lambda d: d["schedules"]["alerts"].update(timout="5s"))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert err.value.key == "schedules.alerts.timout"
+    assert "did you mean 'timeout'" in str(err.value)
