@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from typing import Annotated
 
 import typer
@@ -156,11 +155,7 @@ def version() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:  # raised while wiring (e.g. a schedule naming an unknown job)
-        typer.echo(f"vigil: config error: {exc}", err=True)
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ def parse(text: str, registry: Registry) -> tuple[str, str]:
     if not text:
         return "", ""
     word, _, rest = text.partition(" ")
-    if registry.get(word.lower()):
-        return registry.get(word.lower()).name, rest.strip()  # type: ignore[union-attr]
+    command = registry.get(word.lower())
+    if command is not None:
+        return command.name, rest.strip()
     if _QUESTION.match(text) or text.endswith("?"):
         return "ask", text
     return word.lower(), rest.strip()

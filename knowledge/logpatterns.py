@@ -4,7 +4,7 @@ an answer can say "HikariPool ... timed out (x37)" instead of quoting 37 lines."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from knowledge.telemetry import LogRecord
@@ -36,7 +36,7 @@ class LogPattern:
 def group(
     records: Iterable[LogRecord],
     levels: Iterable[str] = ("WARN", "ERROR", "FATAL"),
-    redact: object = None,
+    redact: Callable[[str], str] | None = None,
 ) -> list[LogPattern]:
     """Patterns of the records at ``levels``, most frequent first. ``redact``: a callable applied
     to each line before grouping."""
@@ -46,7 +46,7 @@ def group(
         if record.level not in wanted:
             continue
         line = record.message.splitlines()[0] if record.message else ""
-        if callable(redact):
+        if redact is not None:
             line = redact(line)
         key = (record.service, template_of(strip_prefix(line)))
         found = patterns.get(key)
