@@ -94,8 +94,13 @@ async def run_demo(
 
 
 async def _write_truth(world: DemoWorld, path: Path, stop: asyncio.Event) -> None:
+    """Append each incident to the ground truth as it begins (the file is only touched then)."""
+    written = -1
     while not stop.is_set():
-        await asyncio.to_thread(world.write_ground_truth, path)
+        started = len(world.incidents(end=world.now()))
+        if started != written:
+            await asyncio.to_thread(world.write_ground_truth, path)
+            written = started
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
 

@@ -201,7 +201,7 @@ class _Out:
     def add(
         self, ms: int, level: Level, text: str, req: str | None = None, trace: str | None = None
     ) -> None:
-        ms = min(max(ms, 0), 59_999)
+        ms = _clamp_ms(ms)
         ts = self.fm.at + timedelta(milliseconds=ms)
         self.records.append(LogRecord(ts, self.svc.name, self.host, level, text, req, trace))
 
@@ -214,7 +214,7 @@ class _Out:
         req: str | None = None,
         trace: str | None = None,
     ) -> None:
-        s, m = divmod(min(max(ms, 0), 59_999), 1000)
+        s, m = _sec_ms(ms)
         text = (
             f"{self.java}:{s:02d}.{m:03d} {level:<5} [{self.svc.name},req={req or '-'}] "
             f"{logger} - {msg}"
@@ -231,7 +231,7 @@ class _Out:
         trace: str | None = None,
         **extra: object,
     ) -> None:
-        s, m = divmod(min(max(ms, 0), 59_999), 1000)
+        s, m = _sec_ms(ms)
         doc: dict[str, object] = {
             "ts": f"{self.iso}:{s:02d}.{m:03d}Z",
             "level": _PY_LEVEL[level],
@@ -255,7 +255,7 @@ class _Out:
         req: str,
         trace: str | None = None,
     ) -> None:
-        s = min(max(ms, 0), 59_999) // 1000
+        s = _sec_ms(ms)[0]
         size = 0 if status == 304 else self.rng.randrange(180, 24_000)
         agent = self.rng.choice(_AGENTS[:-1])
         if path == "/healthz":
@@ -270,15 +270,25 @@ class _Out:
         self.add(ms, level, text, req, trace)
 
     def ngerror(self, ms: int, sev: str, msg: str) -> None:
-        s = min(max(ms, 0), 59_999) // 1000
+        s = _sec_ms(ms)[0]
         level: Level = "ERROR" if sev in ("error", "crit", "alert") else "WARN"
         conn = self.rng.randrange(10_000, 999_999)
         self.add(ms, level, f"{self.ngerr}:{s:02d} [{sev}] 24#24: *{conn} {msg}")
 
     def sys(self, ms: int, level: Level, proc: str, msg: str) -> None:
-        s = min(max(ms, 0), 59_999) // 1000
+        s = _sec_ms(ms)[0]
         pid = self.pid + ("vemkd", "egosc", "lim", "pem").index(proc) * 7
         self.add(ms, level, f"{self.syslog}:{s:02d} {self.host} {proc}[{pid}]: {msg}")
+
+
+def _clamp_ms(ms: int) -> int:
+    """A millisecond offset kept inside its minute."""
+    return min(max(ms, 0), 59_999)
+
+
+def _sec_ms(ms: int) -> tuple[int, int]:
+    """``(seconds, milliseconds)`` of an offset inside its minute."""
+    return divmod(_clamp_ms(ms), 1000)
 
 
 def host_minute_logs(

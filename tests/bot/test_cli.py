@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -144,9 +145,13 @@ def test_schedule_naming_an_unknown_job_exits_2(
     assert "schedules.nightly.job" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_run_with_console_prints_channel_notices(env: dict[str, str], tmp_path: Path) -> None:
+def test_run_stops_after_its_duration_with_its_jobs_stored(
+    env: dict[str, str], data_dir: Path, tmp_path: Path
+) -> None:
     result = _vigil(["run", "--duration", "1"], {**env, "VIGIL_CONSOLE": "1"}, tmp_path)
     assert result.returncode == 0, result.stderr
+    with sqlite3.connect(data_dir / "scheduler.sqlite") as db:
+        assert [row[0] for row in db.execute("select id from apscheduler_jobs")] == ["alerts"]
 
 
 def test_doctor_with_nothing_configured_passes(env: dict[str, str], tmp_path: Path) -> None:
