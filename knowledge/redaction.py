@@ -8,7 +8,7 @@ stays readable ("login failed for [REDACTED:email]") while the value is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from re import Match, Pattern
 
@@ -71,36 +71,55 @@ class Redactor:
         self._patterns += [("custom", re.compile(p)) for p in self.extra_patterns]
         self._known = sorted({s for s in self.known_secrets if len(s) >= 6}, key=len, reverse=True)
 
-    def redact(self, text: str) -> str:
-        """Return ``text`` with every finding replaced by its placeholder."""
+    def redact(self, text: str, replace: Replace | None = None) -> str:
+        """Return ``text`` with every finding replaced by its placeholder, or by what
+        ``replace(kind, value)`` returns (the pseudonymiser uses that to remember values)."""
         if not text:
             return text
+        sub = replace or _placeholder
         for secret in self._known:
-            text = text.replace(secret, "[REDACTED:secret]")
+            if secret in text:
+                text = text.replace(secret, sub("secret", secret))
         for kind, pattern in self._patterns:
-            text = pattern.sub(f"[REDACTED:{kind}]", text)
-        text = _KEY_VALUE.sub(_key_value_placeholder, text)
+            text = pattern.sub(lambda m, k=kind: _keep_or(m, k, sub), text)  # type: ignore[misc]
+        text = _KEY_VALUE.sub(lambda m: _key_value(m, sub), text)
         if self.redact_emails:
-            text = _EMAIL.sub("[REDACTED:email]", text)
-        text = _CARD.sub(_card_placeholder, text)
+            text = _EMAIL.sub(lambda m: _keep_or(m, "email", sub), text)
+        text = _CARD.sub(lambda m: _card(m, sub), text)
         if self.redact_ips:
-            text = _IPV4.sub(_ip_placeholder, text)
-            text = _IPV6.sub("[REDACTED:ip]", text)
+            text = _IPV4.sub(lambda m: _ip(m, sub), text)
+            text = _IPV6.sub(lambda m: _keep_or(m, "ip", sub), text)
         return text
 
 
-def _key_value_placeholder(match: Match[str]) -> str:
-    if match.group(3).startswith("[REDACTED"):
+Replace = Callable[[str, str], str]
+"""``replace(kind, value) -> text`` put in place of a finding."""
+
+_PLACEHOLDER = re.compile(r"\[(?:REDACTED:[a-z_]+|[A-Z_]+_\d+)\]")
+
+
+def _placeholder(kind: str, value: str) -> str:
+    return f"[REDACTED:{kind}]"
+
+
+def _keep_or(match: Match[str], kind: str, sub: Replace) -> str:
+    value = match.group(0)
+    return value if _PLACEHOLDER.fullmatch(value) else sub(kind, value)
+
+
+def _key_value(match: Match[str], sub: Replace) -> str:
+    value = match.group(3)
+    if value.startswith("[") and _PLACEHOLDER.match(value):
         return match.group(0)
-    return f"{match.group(1)}{match.group(2)}[REDACTED:{match.group(1).lower()}]"
+    return f"{match.group(1)}{match.group(2)}{sub(match.group(1).lower(), value)}"
 
 
-def _card_placeholder(match: Match[str]) -> str:
+def _card(match: Match[str], sub: Replace) -> str:
     digits = re.sub(r"\D", "", match.group(0))
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
-        return "[REDACTED:card]"
+        return sub("card", match.group(0))
     return match.group(0)
 
 
-def _ip_placeholder(match: Match[str]) -> str:
-    return match.group(0) if match.group(0) in _KEEP_IPS else "[REDACTED:ip]"
+def _ip(match: Match[str], sub: Replace) -> str:
+    return match.group(0) if match.group(0) in _KEEP_IPS else sub("ip", match.group(0))

@@ -1,0 +1,507 @@
+"""The knowledge store: documents and their vectors in LanceDB under ``VIGIL_DATA_DIR/lancedb``.
+
+- ``upsert`` is idempotent (``merge_insert`` on the content-hash id); texts are embedded in
+  batches, and a content-hash cache (its own table) means the same text is never embedded twice.
+- Scalar indexes on ``ts``, ``source``, ``service`` and ``kind``, a full-text index on ``text``,
+  and a vector index once the table has ``vector_index_min_rows`` rows (brute force is exact and
+  fast enough below that). Rows written after an index was built are still searched (LanceDB
+  scans the unindexed tail); ``maintain`` folds them in.
+- Retention deletes telemetry older than its source's age; ``maintain`` also compacts files and
+  drops old versions.
+- Reads see the newest committed version and stay correct while another thread writes: LanceDB
+  versions every write, and writes in this process are serialised by a lock.
+
+Every LanceDB failure surfaces as ``StoreError`` with the path and what to do; nothing is deleted
+to "recover".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from knowledge.documents import TELEMETRY_KINDS, Document, text_hash
+from knowledge.embeddings import Embedder
+from knowledge.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DOCUMENTS = "documents"
+EMBEDDINGS = "embedding_cache"
+STORE_DIR = "lancedb"
+SCALAR_COLUMNS = ("ts", "source", "service", "kind")
+_OUTPUT = ["id", "ts", "source", "kind", "service", "host", "severity", "title", "text", "payload"]
+
+
+def documents_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("ts", pa.timestamp("us")),
+            ("source", pa.string()),
+            ("kind", pa.string()),
+            ("service", pa.string()),
+            ("host", pa.string()),
+            ("severity", pa.string()),
+            ("title", pa.string()),
+            ("text", pa.string()),
+            ("payload", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    return pa.schema([("hash", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_ts(value: datetime) -> str:
+    """A SQL timestamp literal in UTC (the store keeps naive UTC timestamps)."""
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    return f"timestamp '{naive:%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in sorted(set(values)))})"
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+    embedded: int
+    """Texts the model embedded in this call."""
+    cached: int
+    """Texts whose vector came from the content-hash cache."""
+
+
+@dataclass(frozen=True)
+class ScoredDocument:
+    document: Document
+    score: float
+    """Cosine distance for vector search (lower is better); BM25 for text (higher is better)."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    documents: int
+    by_source: dict[str, int]
+    by_kind: dict[str, int]
+    newest: datetime | None
+    newest_by_source: dict[str, datetime]
+    bytes_on_disk: int
+    indexes: list[str]
+    embedding_cache: int
+    path: str
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "by_source": self.by_source,
+            "by_kind": self.by_kind,
+            "newest": self.newest.isoformat() if self.newest else None,
+            "newest_by_source": {k: v.isoformat() for k, v in self.newest_by_source.items()},
+            "bytes_on_disk": self.bytes_on_disk,
+            "indexes": self.indexes,
+            "embedding_cache": self.embedding_cache,
+            "path": self.path,
+            "version": self.version,
+        }
+
+
+@dataclass
+class MaintenanceReport:
+    deleted: dict[str, int] = field(default_factory=dict)
+    indexes_created: list[str] = field(default_factory=list)
+    compacted: bool = False
+
+
+class KnowledgeStore:
+    """Documents with vectors, in LanceDB. Open with ``KnowledgeStore.open(data_dir, embedder)``."""
+
+    def __init__(
+        self,
+        path: Path,
+        embedder: Embedder,
+        *,
+        vector_index_min_rows: int = 50_000,
+        retention: Mapping[str, timedelta | None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.embedder = embedder
+        self.vector_index_min_rows = vector_index_min_rows
+        self.retention = dict(retention or {})
+        self._write_lock = threading.Lock()
+        self._names: tuple[set[str], set[str]] | None = None
+        self._db: Any = None
+        self._docs: Any = None
+        self._cache: Any = None
+        self._cache_memory: dict[str, np.ndarray] = {}
+        self._newest: tuple[float, datetime | None] | None = None
+
+    @classmethod
+    def open(cls, data_dir: Path, embedder: Embedder, **options: Any) -> KnowledgeStore:
+        store = cls(Path(data_dir) / STORE_DIR, embedder, **options)
+        store._connect()
+        return store
+
+    # ------------------------------------------------------------------ connection
+    def _fail(self, action: str, exc: BaseException) -> StoreError:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = re.sub(r",? ?/\S+\.rs:\d+:\d+", "", reason)[:200]
+        return StoreError(
+            f"the knowledge store at {self.path} could not {action} ({reason}). Nothing was "
+            f"deleted. If the folder is damaged, move it aside (mv {self.path} "
+            f"{self.path}.broken) and rebuild it with `vigil kb add-runbooks` and an ingest pass."
+        )
+
+    def _connect(self) -> None:
+        import lancedb
+
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
+            names = set(self._db.list_tables().tables)
+            dim = self.embedder.dim
+            if DOCUMENTS in names:
+                self._docs = self._db.open_table(DOCUMENTS)
+                self._check_schema(self._docs, dim)
+                self._docs.count_rows()  # reads the manifest: fails here on a damaged table
+            else:
+                self._docs = self._db.create_table(DOCUMENTS, schema=documents_schema(dim))
+            if EMBEDDINGS in names:
+                self._cache = self._db.open_table(EMBEDDINGS)
+                self._cache.count_rows()
+            else:
+                self._cache = self._db.create_table(EMBEDDINGS, schema=embeddings_schema(dim))
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._fail("be opened", exc) from exc
+
+    def _check_schema(self, table: Any, dim: int) -> None:
+        vector = table.schema.field("vector").type
+        stored = getattr(vector, "list_size", None)
+        if stored != dim:
+            raise StoreError(
+                f"the knowledge store at {self.path} holds {stored}-dimensional vectors but the "
+                f"embedding model {self.embedder.name} makes {dim}-dimensional ones. Use the "
+                "model the store was built with, or move the folder aside and rebuild it."
+            )
+
+    # ------------------------------------------------------------------ writing
+    def upsert(
+        self, documents: Sequence[Document], vectors: Sequence[np.ndarray] | None = None
+    ) -> UpsertResult:
+        """Insert new documents and update changed ones (matched on id). Returns counts.
+
+        ``vectors``: precomputed embeddings, one per document (bulk imports, benchmarks);
+        without them, texts are embedded (or taken from the content-hash cache)."""
+        if vectors is not None:
+            if len(vectors) != len(documents):
+                raise ValueError("give one vector per document")
+            by_id = {d.id: (d, v) for d, v in zip(documents, vectors, strict=True)}
+            unique = [d for d, _ in by_id.values()]
+            given = [np.asarray(v, dtype=np.float32) for _, v in by_id.values()]
+        else:
+            unique = list({d.id: d for d in documents}.values())
+        if not unique:
+            return UpsertResult(0, 0, 0, 0)
+        if vectors is not None:
+            vectors, embedded, cached = given, 0, 0
+        else:
+            vectors, embedded, cached = self._vectors([d.text for d in unique])
+        rows = []
+        for doc, vector in zip(unique, vectors, strict=True):
+            row = doc.to_row()
+            row["vector"] = vector
+            rows.append(row)
+        table = pa.Table.from_pylist(rows, schema=documents_schema(self.embedder.dim))
+        with self._write_lock:
+            try:
+                result = (
+                    self._docs.merge_insert("id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(table)
+                )
+            except Exception as exc:
+                raise self._fail("be written", exc) from exc
+        self._newest = None
+        if self._names is not None:
+            self._names[0].update(d.service for d in unique if d.service)
+            self._names[1].update(d.host for d in unique if d.host)
+        inserted = int(getattr(result, "num_inserted_rows", 0))
+        updated = int(getattr(result, "num_updated_rows", 0))
+        return UpsertResult(inserted, updated, embedded, cached)
+
+    def _vectors(self, texts: list[str]) -> tuple[list[np.ndarray], int, int]:
+        """A vector per text: from memory, from the cache table, or embedded now."""
+        hashes = [text_hash(t) for t in texts]
+        wanted = [h for h in dict.fromkeys(hashes) if h not in self._cache_memory]
+        if wanted:
+            for chunk_start in range(0, len(wanted), 2000):
+                chunk = wanted[chunk_start : chunk_start + 2000]
+                try:
+                    found = (
+                        self._cache.search()
+                        .where(sql_in("hash", chunk))
+                        .select(["hash", "vector"])
+                        .limit(len(chunk))
+                        .to_arrow()
+                    )
+                except Exception as exc:
+                    raise self._fail("read the embedding cache", exc) from exc
+                for h, v in zip(
+                    found.column("hash").to_pylist(),
+                    found.column("vector").to_pylist(),
+                    strict=True,
+                ):
+                    self._cache_memory[h] = np.asarray(v, dtype=np.float32)
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in self._cache_memory}
+        if missing:
+            fresh = self.embedder.embed(list(missing.values()))
+            new_rows = [
+                {"hash": h, "vector": v.tolist()} for h, v in zip(missing, fresh, strict=True)
+            ]
+            with self._write_lock:
+                try:
+                    self._cache.merge_insert("hash").when_not_matched_insert_all().execute(new_rows)
+                except Exception as exc:
+                    raise self._fail("write the embedding cache", exc) from exc
+            for h, v in zip(missing, fresh, strict=True):
+                self._cache_memory[h] = v
+        unique_texts = len(set(hashes))
+        return [self._cache_memory[h] for h in hashes], len(missing), unique_texts - len(missing)
+
+    def delete(self, where: str) -> int:
+        """Delete documents matching the SQL filter ``where``; returns how many went."""
+        with self._write_lock:
+            try:
+                before = self._docs.count_rows()
+                self._docs.delete(where)
+                after = self._docs.count_rows()
+            except Exception as exc:
+                raise self._fail("delete documents", exc) from exc
+        self._names = None
+        return before - after
+
+    # ------------------------------------------------------------------ reading
+    def count(self, where: str | None = None) -> int:
+        try:
+            return int(self._docs.count_rows(where))
+        except Exception as exc:
+            raise self._fail("be read", exc) from exc
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed([text])[0]
+
+    def vector_search(
+        self, vector: np.ndarray, where: str | None = None, limit: int = 50
+    ) -> list[ScoredDocument]:
+        try:
+            query = self._docs.search(vector, query_type="vector").distance_type("cosine")
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.select([*_OUTPUT, "_distance"]).limit(limit).to_list()
+        except Exception as exc:
+            raise self._fail("be searched", exc) from exc
+        return [ScoredDocument(Document.from_row(r), float(r["_distance"])) for r in rows]
+
+    def text_search(
+        self, text: str, where: str | None = None, limit: int = 50
+    ) -> list[ScoredDocument]:
+        terms = _fts_terms(text)
+        if not terms:
+            return []
+        try:
+            query = self._docs.search(terms, query_type="fts", fts_columns="text")
+            if where:
+                query = query.where(where, prefilter=True)
+            rows = query.select([*_OUTPUT, "_score"]).limit(limit).to_list()
+        except Exception as exc:
+            raise self._fail("be searched", exc) from exc
+        return [ScoredDocument(Document.from_row(r), float(r["_score"])) for r in rows]
+
+    def get(self, ids: Iterable[str]) -> list[Document]:
+        ids = list(ids)
+        if not ids:
+            return []
+        try:
+            rows = self._docs.search().where(sql_in("id", ids)).select(_OUTPUT).to_list()
+        except Exception as exc:
+            raise self._fail("be read", exc) from exc
+        return [Document.from_row(r) for r in rows]
+
+    def scan(self, where: str | None = None, limit: int | None = None) -> list[Document]:
+        """Documents matching ``where`` (no ranking), newest first."""
+        try:
+            query = self._docs.search()
+            if where:
+                query = query.where(where)
+            rows = query.select(_OUTPUT).limit(limit or self.count(where) or 1).to_list()
+        except Exception as exc:
+            raise self._fail("be read", exc) from exc
+        docs = [Document.from_row(r) for r in rows]
+        docs.sort(key=lambda d: d.ts, reverse=True)
+        return docs
+
+    def names(self) -> tuple[set[str], set[str]]:
+        """The services and hosts the store knows (for filters taken from a question)."""
+        if self._names is None:
+            try:
+                table = (
+                    self._docs.search()
+                    .select(["service", "host"])
+                    .limit(max(1, self._docs.count_rows()))
+                    .to_arrow()
+                )
+            except Exception as exc:
+                raise self._fail("be read", exc) from exc
+            services = {s for s in pa.compute.unique(table.column("service")).to_pylist() if s}
+            hosts = {h for h in pa.compute.unique(table.column("host")).to_pylist() if h}
+            self._names = (services, hosts)
+        return self._names
+
+    def newest_telemetry(self, max_age_s: float = 30.0) -> datetime | None:
+        """The newest telemetry timestamp in the store (remembered for ``max_age_s``)."""
+        now = time.monotonic()
+        if self._newest is not None and now - self._newest[0] < max_age_s:
+            return self._newest[1]
+        try:
+            where = sql_in("kind", TELEMETRY_KINDS)
+            table = (
+                self._docs.search()
+                .where(where)
+                .select(["ts"])
+                .limit(max(1, self._docs.count_rows(where)))
+                .to_arrow()
+            )
+        except Exception as exc:
+            raise self._fail("be read", exc) from exc
+        newest = pa.compute.max(table.column("ts")).as_py() if table.num_rows else None
+        value = newest.replace(tzinfo=UTC) if newest is not None else None
+        self._newest = (now, value)
+        return value
+
+    def stats(self) -> StoreStats:
+        try:
+            table = (
+                self._docs.search()
+                .select(["source", "kind", "ts"])
+                .limit(max(1, self._docs.count_rows()))
+                .to_arrow()
+            )
+            indexes = sorted(f"{i.name} ({i.index_type})" for i in self._docs.list_indices())
+            cache_rows = self._cache.count_rows()
+            version = int(self._docs.version)
+        except Exception as exc:
+            raise self._fail("be read", exc) from exc
+        sources = table.column("source").to_pylist()
+        stamps = table.column("ts").to_pylist()
+        newest_by_source: dict[str, datetime] = {}
+        for source, ts in zip(sources, stamps, strict=True):
+            if ts is not None and (source not in newest_by_source or ts > newest_by_source[source]):
+                newest_by_source[source] = ts
+        newest_by_source = {k: v.replace(tzinfo=UTC) for k, v in newest_by_source.items()}
+        telemetry_newest = [v for k, v in newest_by_source.items() if k not in ("runbook",)]
+        return StoreStats(
+            documents=table.num_rows,
+            by_source=dict(Counter(sources).most_common()),
+            by_kind=dict(Counter(table.column("kind").to_pylist()).most_common()),
+            newest=max(telemetry_newest) if telemetry_newest else None,
+            newest_by_source=newest_by_source,
+            bytes_on_disk=sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
+            indexes=indexes,
+            embedding_cache=cache_rows,
+            path=str(self.path),
+            version=version,
+        )
+
+    # ------------------------------------------------------------------ upkeep
+    def ensure_indexes(self) -> list[str]:
+        """Create the indexes that are missing; returns the names of those created."""
+        from lancedb.index import FTS, BTree, HnswSq
+
+        with self._write_lock:
+            try:
+                present = {next(iter(i.columns)) for i in self._docs.list_indices()}
+                rows = self._docs.count_rows()
+                created = []
+                if rows == 0:
+                    return []
+                for column in SCALAR_COLUMNS:
+                    if column not in present:
+                        self._docs.create_index(column, config=BTree())
+                        created.append(f"{column} (BTree)")
+                if "text" not in present:
+                    self._docs.create_index("text", config=FTS())
+                    created.append("text (FTS)")
+                if "vector" not in present and rows >= self.vector_index_min_rows:
+                    partitions = max(1, rows // 100_000)
+                    self._docs.create_index(
+                        "vector",
+                        config=HnswSq(distance_type="cosine", num_partitions=partitions),
+                    )
+                    created.append("vector (HnswSq)")
+                if not self._cache.list_indices() and self._cache.count_rows() > 0:
+                    self._cache.create_index("hash", config=BTree())
+                    created.append("embedding_cache.hash (BTree)")
+            except Exception as exc:
+                raise self._fail("build its indexes", exc) from exc
+        if created:
+            log.info("knowledge store: created indexes %s", ", ".join(created))
+        return created
+
+    def apply_retention(self, now: datetime) -> dict[str, int]:
+        """Delete each source's documents older than its retention; returns counts per source."""
+        deleted = {}
+        for source, age in self.retention.items():
+            if age is None:
+                continue
+            where = f"source = {sql_str(source)} AND ts < {sql_ts(now - age)}"
+            gone = self.delete(where)
+            if gone:
+                deleted[source] = gone
+        return deleted
+
+    def optimize(self, keep_versions_for: timedelta = timedelta(hours=1)) -> None:
+        """Compact small files, fold new rows into the indexes and drop old versions."""
+        with self._write_lock:
+            try:
+                self._docs.optimize(cleanup_older_than=keep_versions_for)
+                self._cache.optimize(cleanup_older_than=keep_versions_for)
+            except Exception as exc:
+                raise self._fail("be compacted", exc) from exc
+
+    def maintain(self, now: datetime) -> MaintenanceReport:
+        """The periodic job: retention, missing indexes, compaction."""
+        report = MaintenanceReport()
+        report.deleted = self.apply_retention(now)
+        report.indexes_created = self.ensure_indexes()
+        self.optimize()
+        report.compacted = True
+        return report
+
+
+def _fts_terms(text: str) -> str:
+    """The question as plain terms for full-text search (query syntax characters dropped)."""
+    words = re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", text)
+    return " ".join(w.strip(".-") for w in words if w.strip(".-"))[:1000]
