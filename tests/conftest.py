@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
+from knowledge.embeddings import Embedder
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -41,3 +42,11 @@ def make_settings(config_dir: Path, data_dir: Path, tmp_path: Path) -> Callable[
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real embedding model, loaded once for the whole test session (about 5 s)."""
+    model = Embedder()
+    model.embed(["warm up"])
+    return model

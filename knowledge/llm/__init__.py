@@ -1,0 +1,1 @@
+"""LLM providers (one file each) and what they share. See ``base.Provider``."""

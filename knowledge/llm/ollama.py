@@ -1,0 +1,140 @@
+"""The Ollama provider: a chat completion from an Ollama server, through the ``ollama`` library.
+
+Every failure comes out as one ``ProviderError`` whose one-line message names the provider, the
+host and the reason, and never the messages sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+import httpx
+import ollama
+
+from knowledge.errors import ProviderError
+from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens
+
+T = TypeVar("T")
+
+_REASON_LIMIT = 200
+
+
+class OllamaProvider:
+    """``complete`` against the Ollama server at ``host`` (e.g. ``http://127.0.0.1:11434``)."""
+
+    name = "ollama"
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        model: str,
+        *,
+        temperature: float,
+        timeout_s: float,
+        on_token: OnToken | None = None,
+    ) -> Completion:
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        options = {"temperature": temperature}
+        secrets = [m.content for m in messages]
+        deadline = time.monotonic() + timeout_s
+        with self._failures(timeout_s, secrets):
+            client = ollama.Client(host=self.host, timeout=timeout_s)
+        with client:
+            if on_token is None:
+                with self._failures(timeout_s, secrets):
+                    last = client.chat(model=model, messages=payload, options=options, stream=False)
+                text = last.message.content or ""
+            else:
+                pieces: list[str] = []
+                stream = client.chat(model=model, messages=payload, options=options, stream=True)
+                for last in self._within(stream, deadline, timeout_s, secrets):
+                    if piece := last.message.content:
+                        pieces.append(piece)
+                        on_token(piece)  # outside _failures: the caller's errors stay theirs
+                    if last.done:
+                        break
+                else:
+                    raise self._error("ended the stream before it was done")
+                text = "".join(pieces)
+        prompt_tokens, completion_tokens = last.prompt_eval_count, last.eval_count
+        return Completion(
+            text=text,
+            model=last.model or model,
+            prompt_tokens=(
+                prompt_tokens
+                if prompt_tokens is not None
+                else sum(estimate_tokens(m.content) for m in messages)
+            ),
+            completion_tokens=(
+                completion_tokens if completion_tokens is not None else estimate_tokens(text)
+            ),
+            estimated=prompt_tokens is None or completion_tokens is None,
+        )
+
+    def _within(
+        self, stream: Iterator[T], deadline: float, timeout_s: float, secrets: list[str]
+    ) -> Iterator[T]:
+        """Yield from ``stream`` with its failures translated, giving up at ``deadline`` even
+        while chunks keep trickling in (the HTTP timeout bounds only each read)."""
+        while True:
+            with self._failures(timeout_s, secrets):
+                try:
+                    chunk = next(stream)
+                except StopIteration:
+                    return
+            if time.monotonic() > deadline:
+                raise self._error(f"timed out after {timeout_s:g}s")
+            yield chunk
+
+    @contextmanager
+    def _failures(self, timeout_s: float, secrets: list[str]) -> Iterator[None]:
+        """Turn what the client library raises into ``ProviderError``."""
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise self._error(f"timed out after {timeout_s:g}s") from exc
+        except ollama.ResponseError as exc:
+            detail = _scrub(str(exc.error), secrets) or "no reason given"
+            if exc.status_code > 0:
+                raise self._error(f"answered HTTP {exc.status_code}: {detail}") from exc
+            raise self._error(f"reported an error: {detail}") from exc
+        except ollama.RequestError as exc:
+            raise self._error(f"refused the request: {_scrub(exc.error, secrets)}") from exc
+        except ConnectionError as exc:  # what the library raises for httpx.ConnectError
+            raise self._error(f"could not be reached: {_root_cause(exc, secrets)}") from exc
+        except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {_root_cause(exc, secrets)}"
+            raise self._error(f"failed: {reason}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # json.JSONDecodeError, pydantic.ValidationError, ...: their text can quote the
+            # response, so only the kind of failure is named.
+            raise self._error(f"sent a malformed response ({type(exc).__name__})") from exc
+
+    def _error(self, reason: str) -> ProviderError:
+        return ProviderError(f"{self.name} at {self.host} {reason}")
+
+
+def _root_cause(exc: BaseException, secrets: list[str]) -> str:
+    """The text of the innermost exception behind ``exc`` (usually the OS error: the library
+    re-raises connection errors ``from None``, but the original stays in ``__context__``)."""
+    seen = {id(exc)}
+    inner = exc
+    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        inner = nxt
+    return _scrub(str(inner) or type(inner).__name__, secrets)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    """One line of at most ``_REASON_LIMIT`` characters, with each of ``secrets`` blanked out."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."

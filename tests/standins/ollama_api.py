@@ -1,0 +1,218 @@
+"""A loopback stand-in of the Ollama HTTP API that records every request it receives.
+
+Speaks the real wire protocol (``POST /api/chat`` answered with one JSON object, or NDJSON
+chunks over chunked transfer encoding when streaming; ``GET /api/tags``; ``GET /api/version``;
+404 ``{"error": ...}`` for a model it does not have), so the real ``ollama.Client(host=...)``
+talks to it unmodified.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_MODEL = "llama3.2:1b"
+DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
+
+
+@dataclass
+class OllamaRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # the parsed JSON body, None when there was none
+
+
+@dataclass
+class OllamaStandIn:
+    """What the stand-in answers; change the fields between calls to change its behaviour."""
+
+    models: set[str] = field(default_factory=lambda: {DEFAULT_MODEL})
+    answer: Callable[[OllamaRequest], str] = lambda request: DEFAULT_ANSWER
+    delay_s: float = 0.0
+    """Wait this long before answering at all."""
+    chunk_delay_s: float = 0.0
+    """When streaming, wait this long before each chunk."""
+    fail_status: int | None = None
+    """Answer every chat with this HTTP status and an Ollama-shaped error body."""
+    raw_body: bytes | None = None
+    """Answer every chat with HTTP 200 and exactly these bytes (to test malformed answers)."""
+    report_counts: bool = True
+    """Include ``prompt_eval_count`` and ``eval_count`` in the final answer."""
+    requests: list[OllamaRequest] = field(default_factory=list)
+    url: str = ""
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def chats(self) -> list[OllamaRequest]:
+        return [r for r in self.requests if r.path == "/api/chat"]
+
+
+def pieces(text: str) -> list[str]:
+    """How the stand-in splits an answer into stream chunks: a word with its trailing space."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def prompt_count(body: dict[str, Any]) -> int:
+    """The ``prompt_eval_count`` the stand-in reports: the words in all messages."""
+    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _record(self) -> OllamaRequest:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            request = OllamaRequest(self.command, self.path, headers, body)
+            stand_in.requests.append(request)
+            return request
+
+        def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _wait(self, seconds: float) -> bool:
+            """Sleep, but wake up (and say so) when the stand-in is shutting down."""
+            if seconds <= 0 or not stand_in.stopping.wait(seconds):
+                return True
+            self.close_connection = True
+            return False
+
+        def do_GET(self) -> None:
+            self._record()
+            if self.path == "/api/version":
+                self._send(200, {"version": "0.6.8"})
+            elif self.path == "/api/tags":
+                models = [
+                    {
+                        "name": name,
+                        "model": name,
+                        "modified_at": _now(),
+                        "size": 1_321_098_329,
+                        "digest": "a80c4f17acd5" + "0" * 52,
+                        "details": {
+                            "format": "gguf",
+                            "family": "llama",
+                            "parameter_size": "1.2B",
+                            "quantization_level": "Q8_0",
+                        },
+                    }
+                    for name in sorted(stand_in.models)
+                ]
+                self._send(200, {"models": models})
+            else:
+                self._send(404, b"404 page not found", "text/plain")
+
+        def do_POST(self) -> None:
+            request = self._record()
+            if self.path != "/api/chat":
+                self._send(404, b"404 page not found", "text/plain")
+                return
+            body = request.body if isinstance(request.body, dict) else {}
+            model = body.get("model")
+            if not self._wait(stand_in.delay_s):
+                return
+            if not model:
+                self._send(400, {"error": "model is required"})
+            elif model not in stand_in.models:
+                error = f'model "{model}" not found, try pulling it first'
+                self._send(404, {"error": error})
+            elif stand_in.fail_status is not None:
+                self._send(stand_in.fail_status, {"error": "stand-in failure"})
+            elif stand_in.raw_body is not None:
+                self._send(200, stand_in.raw_body)
+            elif body.get("stream", True):
+                self._stream(model, body, stand_in.answer(request))
+            else:
+                text = stand_in.answer(request)
+                self._send(200, self._final(model, body, text, len(pieces(text))))
+
+        def _final(self, model: str, body: dict[str, Any], text: str, n: int) -> dict[str, Any]:
+            final: dict[str, Any] = {
+                "model": model,
+                "created_at": _now(),
+                "message": {"role": "assistant", "content": text},
+                "done": True,
+                "done_reason": "stop",
+                "total_duration": 912_000_000,
+                "load_duration": 31_000_000,
+                "prompt_eval_duration": 120_000_000,
+                "eval_duration": 750_000_000,
+            }
+            if stand_in.report_counts:
+                final["prompt_eval_count"] = prompt_count(body)
+                final["eval_count"] = n
+            return final
+
+        def _stream(self, model: str, body: dict[str, Any], text: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            parts = pieces(text)
+            for piece in parts:
+                if not self._wait(stand_in.chunk_delay_s):
+                    return
+                chunk = {
+                    "model": model,
+                    "created_at": _now(),
+                    "message": {"role": "assistant", "content": piece},
+                    "done": False,
+                }
+                self._chunk(json.dumps(chunk).encode() + b"\n")
+            self._chunk(json.dumps(self._final(model, body, "", len(parts))).encode() + b"\n")
+            self._chunk(b"")
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+
+        def handle(self) -> None:
+            # the client may give up mid-answer (a timeout test); nothing left to answer then
+            with suppress(BrokenPipeError, ConnectionResetError):
+                super().handle()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve(**settings: Any) -> Iterator[OllamaStandIn]:
+    """Run a stand-in on an ephemeral loopback port; ``settings`` set its fields."""
+    stand_in = OllamaStandIn(**settings)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
+    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
+    # a short poll interval keeps shutdown (every test's teardown) quick
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stopping.set()
+        server.shutdown()
+        server.server_close()
