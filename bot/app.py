@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from bot.channels import ChannelHub
 from bot.config import JobSchedule, Settings
 from bot.jobs import job_table
+from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
 from bot.scheduler import JobStats, VigilScheduler
+from handlers import messages
 from handlers.deps import Deps
 from handlers.registry import Registry, default_registry
 from handlers.router import Router
 from handlers.types import ChatRequest, Platform, Reply
-from knowledge.redaction import Redactor
+from knowledge.errors import StoreError, VigilError
+from knowledge.ingest import sync_domain, sync_runbooks
 from knowledge.sources.base import TelemetryReader
+from knowledge.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +36,26 @@ class VigilApp:
         schedules: Mapping[str, JobSchedule] | None = None,
         registry: Registry | None = None,
         instance: str = "main",
+        knowledge: bool = True,
     ) -> None:
         self.settings = settings
-        privacy = settings.ai.privacy
+        redactor = make_redactor(settings)
+        self.store_error: StoreError | None = None
+        self.store: KnowledgeStore | None = None
+        if knowledge:
+            try:
+                self.store = open_store(settings)
+            except StoreError as exc:
+                self.store_error = exc
+                log.error("knowledge store unavailable: %s", exc)
         self.deps = Deps(
             analysis=settings.ai.analysis,
             telemetry=telemetry,
-            redactor=Redactor(
-                redact_emails=privacy.redact_emails,
-                redact_ips=privacy.redact_ips,
-                extra_patterns=privacy.extra_patterns,
-                known_secrets=settings.env.secret_values(),
-            ),
+            redactor=redactor,
+            answerer=build_answerer(settings, redactor, self.store),
         )
+        self.ingest_cursor: datetime | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self.registry = registry or default_registry()
         self.router = Router(self.registry)
         self.hub = ChannelHub()
@@ -59,9 +72,35 @@ class VigilApp:
     async def start(self) -> None:
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
         self.scheduler.start()
+        if self.store_error is not None:
+            await self.post(
+                self.settings.channels.route("notices"),
+                Reply(messages.STORE_UNAVAILABLE.format(reason=self.store_error), error=True),
+            )
+        elif self.store is not None:  # in the background: the embedding model loads first
+            self._sync_task = asyncio.create_task(asyncio.to_thread(self.sync_knowledge))
+
+    def sync_knowledge(self) -> None:
+        """Load the runbooks and the domain notes of ai-config into the store."""
+        if self.store is None:
+            return
+        redact = self.deps.redactor.redact
+        try:
+            sync_domain(self.store, self.settings.ai.analysis, redact)
+            report = sync_runbooks(
+                self.store,
+                runbooks_dir(self.settings),
+                redact,
+                on_error=lambda e: log.warning("runbook skipped: %s", e),
+            )
+            log.info("runbooks: %s", report.line())
+        except VigilError as exc:
+            log.error("could not load runbooks and domain notes: %s", exc)
 
     async def stop(self) -> None:
         await self.scheduler.stop()
+        if self._sync_task is not None:
+            await self._sync_task
 
     async def handle(
         self,

@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +16,10 @@ from rich.table import Table
 
 from bot.config import Settings, load_settings
 from bot.logging import configure_logging
-from knowledge.errors import ConfigError
+from knowledge.errors import ConfigError, QueryError, VigilError
+
+if TYPE_CHECKING:
+    from knowledge.store import KnowledgeStore
 
 app = typer.Typer(
     name="vigil",
@@ -144,6 +148,199 @@ def _print_checks(checks: list) -> None:
             check.component, f"[{style[check.status]}]{check.status}[/]", check.detail, check.hint
         )
     Console(width=160, soft_wrap=False).print(table)
+
+
+kb = typer.Typer(
+    help="The knowledge store: statistics, search, runbooks, upkeep.", no_args_is_help=True
+)
+app.add_typer(kb, name="kb")
+
+
+def _store(settings: Settings) -> KnowledgeStore:
+    """The knowledge store, or exit 1 with the reason when it cannot be opened."""
+    from bot.knowledge import open_store
+
+    try:
+        return open_store(settings)
+    except VigilError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question, in quotes")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer as JSON")] = False,
+) -> None:
+    """Ask one question against the knowledge store; the answer cites its sources."""
+    import json
+    import sys
+
+    from bot.knowledge import build_answerer, make_redactor
+
+    settings = _settings()
+    store = _store(settings)
+    answerer = build_answerer(settings, make_redactor(settings), store)
+    stream = not as_json and sys.stdout.isatty() and answerer.provider is not None
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        typer.echo(piece, nl=False)
+
+    try:
+        answer = answerer.ask(question, on_token=on_token if stream else None)
+    except VigilError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(2 if isinstance(exc, QueryError) else 1) from None
+    if as_json:
+        typer.echo(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return
+    if streamed:
+        typer.echo("")
+        for note in answer.notes:
+            typer.echo(f"Note: {note}")
+    else:
+        typer.echo(answer.text)
+    typer.echo("\nSources:")
+    for source in answer.sources():
+        typer.echo(f"  [{source['n']}] {source['label']}")
+    typer.echo(
+        f"\n{answer.provider} ({answer.model}), {answer.latency_ms:,.0f} ms, "
+        f"{answer.prompt_tokens:,} tokens in / {answer.completion_tokens:,} out"
+    )
+
+
+@kb.command("stats")
+def kb_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Documents per source and kind, the newest timestamp, size on disk, indexes."""
+    import json
+
+    stats = _store(_settings()).stats()
+    if as_json:
+        typer.echo(json.dumps(stats.to_json(), indent=2))
+        return
+    console = Console(width=120)
+    console.print(
+        f"{stats.documents:,} documents in {stats.path} ({stats.bytes_on_disk / 1e6:.1f} MB)"
+    )
+    table = Table("source", "documents", "newest")
+    for source, count in stats.by_source.items():
+        newest = stats.newest_by_source.get(source)
+        table.add_row(source, f"{count:,}", f"{newest:%Y-%m-%d %H:%M}" if newest else "")
+    console.print(table)
+    console.print("kinds: " + ", ".join(f"{k} {v:,}" for k, v in stats.by_kind.items()))
+    console.print("indexes: " + (", ".join(stats.indexes) or "none yet"))
+    console.print(f"embedding cache: {stats.embedding_cache:,} texts")
+
+
+@kb.command("search")
+def kb_search(
+    query: Annotated[str, typer.Argument(help="what to look for")],
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="only this source (repeatable)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="only documents newer than this, e.g. 2h, 3d")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Hybrid search of the knowledge store, without answering."""
+    import json
+    from datetime import UTC, datetime
+
+    from knowledge.documents import SOURCES
+    from knowledge.retrieval import Retriever
+    from knowledge.store import sql_in, sql_ts
+    from knowledge.timeparse import parse_duration
+
+    settings = _settings()
+    filters = []
+    for name in source or []:
+        if name not in SOURCES:
+            typer.echo(f"vigil: --source {name}: expected one of {', '.join(SOURCES)}", err=True)
+            raise typer.Exit(2)
+    if source:
+        filters.append(sql_in("source", source))
+    if since:
+        try:
+            filters.append(f"ts >= {sql_ts(datetime.now(UTC) - parse_duration(since))}")
+        except ValueError as exc:
+            typer.echo(f"vigil: --since: {exc}", err=True)
+            raise typer.Exit(2) from None
+    retriever = Retriever(_store(settings), budget={})
+    try:
+        hits = retriever.search(query, limit=limit, where=" AND ".join(filters) or None)
+    except VigilError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        rows = [
+            {
+                "id": h.document.id,
+                "source": h.document.source,
+                "kind": h.document.kind,
+                "ts": h.document.ts.isoformat(),
+                "score": round(h.score, 6),
+                "via": sorted(h.via),
+                "text": h.document.text,
+            }
+            for h in hits
+        ]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        typer.echo("no documents match")
+    for n, hit in enumerate(hits, start=1):
+        typer.echo(
+            f"[{n}] {hit.document.label}  (score {hit.score:.4f}, {'+'.join(sorted(hit.via))})"
+        )
+        typer.echo(f"    {hit.document.text[:300]}")
+
+
+@kb.command("add-runbooks")
+def kb_add_runbooks(
+    folder: Annotated[
+        Path, typer.Argument(help="a folder of Markdown runbooks", exists=True, file_okay=False)
+    ],
+) -> None:
+    """Load (or reload) every Markdown runbook under FOLDER, chunked by heading."""
+    from bot.knowledge import make_redactor
+    from knowledge.ingest import sync_runbooks
+
+    settings = _settings()
+    store = _store(settings)
+    skipped: list[str] = []
+    try:
+        report = sync_runbooks(
+            store, folder, make_redactor(settings).redact, on_error=lambda e: skipped.append(str(e))
+        )
+        store.ensure_indexes()
+    except VigilError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    typer.echo(
+        f"runbooks from {folder}: {report.documents} sections ({report.inserted} new, "
+        f"{report.removed} removed), {report.embedded} embedded"
+    )
+    raise typer.Exit(1 if skipped else 0)
+
+
+@kb.command("maintain")
+def kb_maintain() -> None:
+    """Apply retention, build missing indexes and compact the store now."""
+    from datetime import UTC, datetime
+
+    report = _store(_settings()).maintain(datetime.now(UTC))
+    deleted = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "nothing"
+    typer.echo(
+        f"deleted: {deleted}; indexes created: {', '.join(report.indexes_created) or 'none'}"
+    )
 
 
 @app.command()

@@ -20,7 +20,14 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from knowledge.config import AnalysisConfig, LLMConfig, PrivacyConfig, PromptsConfig, StrictModel
+from knowledge.config import (
+    AnalysisConfig,
+    KnowledgeConfig,
+    LLMConfig,
+    PrivacyConfig,
+    PromptsConfig,
+    StrictModel,
+)
 from knowledge.errors import ConfigError
 from knowledge.timeparse import parse_duration
 
@@ -157,6 +164,7 @@ class AIConfigFile(StrictModel):
     prompts: PromptsConfig = PromptsConfig()
     llm: LLMConfig = LLMConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
     demo: DemoSettings = DemoSettings()
 

@@ -77,14 +77,19 @@ def check_embedding_model(load: bool) -> Check:
 
 def check_lancedb(settings: Settings) -> Check:
     def run() -> str:
-        import lancedb
+        from bot.knowledge import open_store
 
-        uri = Path(settings.data_dir) / "lancedb"
-        db = lancedb.connect(uri)
-        tables = db.list_tables().tables
-        return f"{uri} opened, {len(tables)} table(s)"
+        stats = open_store(settings).stats()
+        newest = f", newest telemetry {stats.newest:%Y-%m-%d %H:%M}" if stats.newest else ""
+        return (
+            f"{stats.path}: {stats.documents:,} documents, {len(stats.indexes)} index(es){newest}"
+        )
 
-    return _probe("LanceDB", run, "check VIGIL_DATA_DIR; a corrupt store can be moved aside")
+    return _probe(
+        "knowledge store",
+        run,
+        "check VIGIL_DATA_DIR; move a damaged store aside and run `vigil kb add-runbooks`",
+    )
 
 
 def check_scheduler_store(settings: Settings) -> Check:

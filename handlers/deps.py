@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from handlers.alertbook import AlertBook
-from knowledge.config import AnalysisConfig
+from knowledge.answer import Answerer
+from knowledge.config import AnalysisConfig, LLMConfig, PrivacyConfig, PromptsConfig
 from knowledge.redaction import Redactor
 from knowledge.sources.base import TelemetryReader
 
@@ -23,6 +24,11 @@ class Deps:
     redactor: Redactor = field(default_factory=Redactor)
     alerts: AlertBook = field(default_factory=AlertBook)
     clock: Callable[[], datetime] = _utcnow
+    answerer: Answerer = field(
+        default_factory=lambda: Answerer(
+            None, AnalysisConfig(), PromptsConfig(), LLMConfig(), PrivacyConfig(), Redactor()
+        )
+    )
 
     def now(self) -> datetime:
         """The current time of the data: the demo world's simulated clock, or the wall clock."""

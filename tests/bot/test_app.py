@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 from bot.app import VigilApp
 from bot.channels import console_sink
 from bot.config import Settings
+from bot.jobs import job_table
 from bot.scheduler import JobStats
+from knowledge.demo import DemoWorld
+from knowledge.demo.world import SimClock
+from knowledge.embeddings import Embedder
 
 
 async def test_job_failure_and_recovery_notices_reach_the_ops_console(settings: Settings) -> None:
@@ -38,3 +43,49 @@ async def test_a_failing_sink_does_not_stop_the_others(settings: Settings) -> No
 async def test_chat_goes_through_the_router(settings: Settings) -> None:
     reply = await VigilApp(settings).handle("stauts")
     assert "Did you mean `status`?" in reply.text
+
+
+async def test_the_ingest_job_feeds_chat_answers_from_the_store(
+    settings: Settings, embedder: Embedder
+) -> None:
+    world = DemoWorld(seed=42, start=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
+    incident = next(i for i in world.incidents() if i.type == "gc_pressure")
+    world.clock = SimClock(incident.end + timedelta(minutes=10), speed=0)
+    app = VigilApp(settings, telemetry=world)
+    await app.start()
+    try:
+        jobs = job_table(app)
+        await jobs["ingest"]({"backfill": "40m"})
+        cursor = app.ingest_cursor
+        assert cursor is not None and cursor <= world.now()
+        await jobs["ingest"]({})  # nothing new: the cursor stays, nothing is re-ingested
+        assert app.ingest_cursor == cursor
+        assert app.store is not None and app.store.count("source = 'demo'") > 10
+        a = incident.start + timedelta(minutes=5)
+        b = incident.start + timedelta(minutes=20)
+        reply = await app.handle(f"why was payments slow between {a:%H:%M} and {b:%H:%M}?")
+    finally:
+        await app.stop()
+    assert incident.host in reply.text
+    sources = next(p.text for p in reply.parts if getattr(p, "text", "").startswith("Sources:"))
+    assert "demo metrics" in sources and "runbook" in sources
+    assert app.store.count("source = 'runbook'") > 20  # loaded at start
+
+
+async def test_a_broken_store_is_reported_in_ops_and_chat_still_answers(
+    settings: Settings,
+) -> None:
+    store_dir = settings.data_dir / "lancedb"
+    store_dir.mkdir(parents=True)
+    (store_dir / "documents.lance").mkdir()
+    (store_dir / "documents.lance" / "_versions").mkdir()
+    (store_dir / "documents.lance" / "_versions" / "1.manifest").write_bytes(b"garbage")
+    app = VigilApp(settings)
+    out = io.StringIO()
+    app.hub.add_sink(console_sink(out))
+    await app.start()
+    await app.stop()
+    assert app.store is None
+    assert "[#ops] I can't read the knowledge store right now" in out.getvalue()
+    reply = await app.handle("help")
+    assert not reply.error and "ask" in reply.text + str(reply.parts)

@@ -151,14 +151,24 @@ def test_run_stops_after_its_duration_with_its_jobs_stored(
     result = _vigil(["run", "--duration", "1"], {**env, "VIGIL_CONSOLE": "1"}, tmp_path)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(data_dir / "scheduler.sqlite") as db:
-        assert [row[0] for row in db.execute("select id from apscheduler_jobs")] == ["alerts"]
+        assert [row[0] for row in db.execute("select id from apscheduler_jobs order by id")] == [
+            "alerts",
+            "kb-maintain",
+        ]
 
 
 def test_doctor_with_nothing_configured_passes(env: dict[str, str], tmp_path: Path) -> None:
     result = _vigil(["doctor", "--quick"], env, tmp_path)
     assert result.returncode == 0, result.stdout
     assert "not configured" in result.stdout and "failed" not in result.stdout
-    for component in ("config", "data dir", "embedding model", "LanceDB", "Prometheus", "Slack"):
+    for component in (
+        "config",
+        "data dir",
+        "embedding model",
+        "knowledge store",
+        "Prometheus",
+        "Slack",
+    ):
         assert component in result.stdout
 
 
