@@ -97,7 +97,8 @@ class Document:
         where = self.host or self.service
         head = self.title or self.kind.replace("_", " ")
         if self.kind in TELEMETRY_KINDS:
-            return f"{self.source} {head}{' ' + where if where else ''} {self.ts:%Y-%m-%d %H:%M}"
+            where = "" if not where or where in head else f" {where}"
+            return f"{self.source} {head}{where} {self.ts:%Y-%m-%d %H:%M}"
         return f"{self.source}: {head}"
 
     def to_row(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from knowledge.documents import TELEMETRY_KINDS, Document, text_hash
+from knowledge.documents import EPOCH, TELEMETRY_KINDS, Document, text_hash
 from knowledge.embeddings import Embedder
 from knowledge.errors import StoreError
 
@@ -417,8 +417,13 @@ class KnowledgeStore:
         sources = table.column("source").to_pylist()
         stamps = table.column("ts").to_pylist()
         newest_by_source: dict[str, datetime] = {}
+        undated = EPOCH.replace(tzinfo=None)  # runbooks without a date, domain notes
         for source, ts in zip(sources, stamps, strict=True):
-            if ts is not None and (source not in newest_by_source or ts > newest_by_source[source]):
+            if (
+                ts is not None
+                and ts != undated
+                and (source not in newest_by_source or ts > newest_by_source[source])
+            ):
                 newest_by_source[source] = ts
         newest_by_source = {k: v.replace(tzinfo=UTC) for k, v in newest_by_source.items()}
         telemetry_newest = [v for k, v in newest_by_source.items() if k not in ("runbook",)]
