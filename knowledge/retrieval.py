@@ -65,13 +65,13 @@ class QueryPlan:
     wants_runbooks: bool = False
     wants_incidents: bool = False
 
-    def where(self) -> str:
+    def where(self) -> str | None:
         """The SQL prefilter: timed documents inside the window and about the named targets,
         plus runbooks and team notes (about the named services or about none)."""
-        timed = sorted(self.kinds or TIMED_KINDS)
-        if self.wants_incidents and "incident" not in timed:
-            timed.append("incident")
-        parts = [sql_in("kind", timed)]
+        parts = []
+        if self.kinds:  # only when asked: an IN over every kind defeats the scalar indexes
+            timed = sorted(self.kinds | ({"incident"} if self.wants_incidents else set()))
+            parts.append(sql_in("kind", timed))
         if self.window is not None:  # documents whose window overlaps the question's
             start = self.window.start - DOC_WINDOW
             parts.append(f"ts > {sql_ts(start)} AND ts < {sql_ts(self.window.end)}")
@@ -82,6 +82,8 @@ class QueryPlan:
             targets.append(sql_in("service", self.services))
         if targets:
             parts.append("(" + " OR ".join(targets) + ")")
+        if not parts:
+            return None
         clause = "(" + " AND ".join(parts) + ")"
         knowledge = sql_in("kind", KNOWLEDGE_KINDS)
         if self.services:
@@ -168,6 +170,7 @@ class Retriever:
         now = now or datetime.now(UTC)
         query_plan = query_plan or self.plan(question, now)
         where = where if where is not None else query_plan.where()
+        where = where or None
         vector_hits: list[ScoredDocument] = []
         text_hits: list[ScoredDocument] = []
         if mode in ("hybrid", "vector"):
@@ -181,7 +184,7 @@ class Retriever:
             hit.score *= _weight(hit.document, query_plan, now)
         fused.sort(key=lambda h: -h.score)
         hits = collapse(fused)
-        if mode == "hybrid" and where is not None:
+        if mode == "hybrid":
             hits = self._with_matching_runbooks(hits, query_plan)
         return self.select(hits, limit)
 
@@ -308,16 +311,31 @@ def signature(doc: Document) -> tuple[str, ...]:
 
 
 def collapse(hits: list[Hit]) -> list[Hit]:
-    """Fold each hit into the first (best) hit with the same signature."""
-    kept: dict[tuple[str, ...], Hit] = {}
-    out = []
+    """Fold hits with the same signature whose windows follow one another (gaps of at most one
+    window) into the best-ranked of them; runs separated by a gap stay separate hits."""
+    rank = {id(h): n for n, h in enumerate(hits)}
+    groups: dict[tuple[str, ...], list[Hit]] = {}
     for hit in hits:
-        key = signature(hit.document)
-        best = kept.get(key)
-        if best is None:
-            kept[key] = hit
-            out.append(hit)
-        else:
+        groups.setdefault(signature(hit.document), []).append(hit)
+    out = []
+    for group in groups.values():
+        group.sort(key=lambda h: h.document.ts)
+        run = [group[0]]
+        for hit in group[1:]:
+            if hit.document.ts - run[-1].document.ts <= DOC_WINDOW * 2:
+                run.append(hit)
+                continue
+            out.append(_fold(run, rank))
+            run = [hit]
+        out.append(_fold(run, rank))
+    out.sort(key=lambda h: rank[id(h)])
+    return out
+
+
+def _fold(run: list[Hit], rank: dict[int, int]) -> Hit:
+    best = min(run, key=lambda h: rank[id(h)])
+    for hit in run:
+        if hit is not best:
             best.related.append(hit.document)
             best.via |= hit.via
-    return out
+    return best

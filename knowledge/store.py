@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 DOCUMENTS = "documents"
 EMBEDDINGS = "embedding_cache"
 STORE_DIR = "lancedb"
-SCALAR_COLUMNS = ("ts", "source", "service", "kind")
+SCALAR_COLUMNS = ("ts", "source", "service", "host", "kind")
 _OUTPUT = ["id", "ts", "source", "kind", "service", "host", "severity", "title", "text", "payload"]
 
 

@@ -1,8 +1,8 @@
 """Knowledge engine benchmarks: retrieval quality, ``ask`` latency, search latency with and
 without the vector index, embedding throughput and the embedding cache.
 
-    python -m tests.bench knowledge            # full run (about 20 minutes on 2 cores)
-    python -m tests.bench knowledge --quick    # smaller sizes: a smoke run of a few minutes
+    python -m tests.bench knowledge            # full run (about 11 minutes on 2 idle cores)
+    python -m tests.bench knowledge --quick    # smaller sizes: a smoke run (about 2 minutes)
 
 Targets: hybrid recall@5 >= 0.9 on questions that name a time window; ``ask`` p50 <= 1 s at
 100k documents; search p50 <= 20 ms at 1M documents with the vector index.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -260,6 +261,14 @@ def spread(questions: Sequence[Question], count: int) -> list[Question]:
     return [questions[int(i * step)] for i in range(count)]
 
 
+def latency_questions(
+    timed: Sequence[Question], untimed: Sequence[Question], count: int
+) -> list[Question]:
+    """``count`` distinct questions for latency figures: a fifth without a time window."""
+    loose = spread(untimed, count // 5)
+    return spread(timed, count - len(loose)) + loose
+
+
 # ----------------------------------------------------------------------------- quality
 
 
@@ -338,9 +347,9 @@ def bench_retrieval(bench: Bench) -> tuple[KnowledgeStore, list[Question], list[
     """Ingest the base span for real, build the question set, measure retrieval quality."""
     start, end = bench.base_start, bench.now
     hours = bench.sizes.base.total_seconds() / 3600
-    print(
-        f"\n== knowledge: retrieval quality ({hours:.0f} simulated hours, {start:%Y-%m-%d %H:%M}"
-        f" to {end:%Y-%m-%d %H:%M} UTC, now = the end)"
+    section(
+        f"retrieval quality ({hours:.0f} simulated hours, {start:%Y-%m-%d %H:%M} to "
+        f"{end:%Y-%m-%d %H:%M} UTC, now = the end)"
     )
     store = KnowledgeStore.open(bench.folder / "base", bench.embedder)
     analysis = bench.settings.ai.analysis
@@ -403,7 +412,7 @@ class Pool:
 def bench_embedding(bench: Bench) -> Pool:
     """Texts/s for short log lines and for document-length texts; the document-length texts
     are another stretch of the world, and their vectors are the filler's pool."""
-    print(f"\n== knowledge: embedding throughput (batch size {bench.embedder.batch_size}, CPU)")
+    section(f"embedding throughput (batch size {bench.embedder.batch_size}, CPU)")
     start = BASE_END
     lines: dict[str, None] = {}
     while len(lines) < bench.sizes.short_lines and start < BASE_END + timedelta(days=2):
@@ -454,7 +463,7 @@ def bench_cache(bench: Bench) -> None:
     """The same window ingested twice, then into a fresh documents table beside the cache."""
     start = BASE_END + bench.sizes.pool
     end = start + bench.sizes.cache_window
-    print(f"\n== knowledge: embedding cache (ingest {start:%m-%d %H:%M}–{end:%H:%M} UTC)")
+    section(f"embedding cache (ingest {start:%m-%d %H:%M}–{end:%H:%M} UTC)")
     folder = bench.folder / "cache"
     analysis = bench.settings.ai.analysis
     store = KnowledgeStore.open(folder, bench.embedder)
@@ -556,29 +565,42 @@ def search_latency(
     questions: Sequence[Question],
     vectors: np.ndarray,
     label: str,
+    target: bool,
 ) -> dict[str, list[list[str]]]:
     """p50/p95 of a raw vector search (the question's vector precomputed), with the retriever's
     prefilter and without, and of a hybrid ``Retriever.search``. Returns the top-10 ids of each
-    raw search, to compare an index with the exact answer."""
+    raw search, to compare an index with the exact answer. ``target``: the 20 ms target applies
+    to this store."""
     retriever = bench.retriever(store)
-    wheres = [retriever.plan(q.text, bench.now).where() for q in questions]
+    plans = [retriever.plan(q.text, bench.now) for q in questions]
+    timed = [p.window is not None for p in plans]
     runs: dict[str, list[list[str]]] = {"filtered": [], "unfiltered": []}
-    for name, where_of in (("filtered", lambda i: wheres[i]), ("unfiltered", lambda i: None)):
+    for name in runs:
+        where = [p.where() if name == "filtered" else None for p in plans]
         for i in range(min(3, len(questions))):  # warm caches
-            store.vector_search(vectors[i], where_of(i), 60)
+            store.vector_search(vectors[i], where[i], 60)
         samples = []
         for i in range(len(questions)):
             began = time.perf_counter()
-            found = store.vector_search(vectors[i], where_of(i), 60)
+            found = store.vector_search(vectors[i], where[i], 60)
             samples.append((time.perf_counter() - began) * 1000)
             runs[name].append([s.document.id for s in found[:10]])
         latency = Latency.of(samples)
         what = "retriever's prefilter" if name == "filtered" else "no filter"
         print(f"    {'vector_search top 60, ' + what:<45} {latency}")
+        if name == "filtered":
+            by_kind = [
+                Latency.of([x for x, t in zip(samples, timed, strict=True) if t == want]).p50
+                for want in (True, False)
+            ]
+            print(
+                f"    {'':<45} p50 {by_kind[0]:.1f} ms with a time window, "
+                f"{by_kind[1]:.1f} ms without"
+            )
         bench.summary.add(
             f"{label}: vector search ({what}) p50 / p95",
             f"{latency.p50:.1f} / {latency.p95:.1f} ms",
-            "<= 20 ms at 1M" if name == "filtered" else "",
+            "<= 20 ms" if target and name == "filtered" else "",
         )
     memoised = MemoisedStore.open(store.path.parent, bench.embedder)
     for name, handle in (("", store), (", embeddings memoised", memoised)):
@@ -595,7 +617,7 @@ def search_latency(
         bench.summary.add(
             f"{label}: hybrid Retriever.search{name} p50 / p95",
             f"{latency.p50:.1f} / {latency.p95:.1f} ms",
-            "<= 20 ms at 1M" if name else "",
+            "<= 20 ms" if target and name else "",
         )
     return runs
 
@@ -620,7 +642,7 @@ def overlap(exact: list[list[str]], approx: list[list[str]]) -> float:
 
 
 def ask_latency(
-    bench: Bench, store: KnowledgeStore, questions: Sequence[Question], label: str
+    bench: Bench, store: KnowledgeStore, questions: Sequence[Question], label: str, target: bool
 ) -> None:
     """``Answerer.ask`` with the extractive analyst: a fresh answerer, each question once (cold),
     then all again (answered from the answer cache)."""
@@ -642,7 +664,7 @@ def ask_latency(
         f"{label}: ask p50 / p95 (cold; cached)",
         f"{rows['cold'].p50:.0f} / {rows['cold'].p95:.0f} ms; "
         f"{rows['cached'].p50:.0f} / {rows['cached'].p95:.0f} ms",
-        "p50 <= 1 s at 100k",
+        "p50 <= 1 s" if target else "",
     )
 
 
@@ -655,7 +677,7 @@ def bench_store(
     untimed: Sequence[Question],
 ) -> None:
     label = f"{size // 1000}k" if size < 1_000_000 else f"{size / 1e6:g}M"
-    print(f"\n== knowledge: store of {label} documents")
+    section(f"store of {label} documents")
     store, write_s = build_store(bench, size, base, pool)
     rows = store.count()
     print(
@@ -670,13 +692,15 @@ def bench_store(
     min_rows = bench.settings.ai.knowledge.vector_index_min_rows
     indexed = size >= min_rows
     brute = not indexed or size <= BRUTE_FORCE_UP_TO
-    questions = spread([*timed, *untimed], SEARCH_QUESTIONS)
+    questions = latency_questions(timed, untimed, SEARCH_QUESTIONS)
     vectors = bench.embedder.embed([q.text for q in questions])
     exact: dict[str, list[list[str]]] = {}
     if brute:
         how = "no vector index yet" if indexed else "below the vector index threshold"
         print(f"  search latency, {len(questions)} questions, brute force ({how}):")
-        exact = search_latency(bench, store, questions, vectors, f"{label} brute force")
+        exact = search_latency(
+            bench, store, questions, vectors, f"{label} brute force", size >= 1_000_000
+        )
     index_s = 0.0
     if indexed:
         store.vector_index_min_rows = min_rows
@@ -685,7 +709,9 @@ def bench_store(
         index_s = time.perf_counter() - began
         print(f"  vector index {', '.join(created)}: {index_s:.1f}s")
         print(f"  search latency, {len(questions)} questions, with the vector index:")
-        approx = search_latency(bench, store, questions, vectors, f"{label} indexed")
+        approx = search_latency(
+            bench, store, questions, vectors, f"{label} indexed", size >= 1_000_000
+        )
         if exact:
             found = {name: overlap(exact[name], approx[name]) for name in exact}
             print(
@@ -703,9 +729,9 @@ def bench_store(
         f"{write_s:.0f}s / {scalar_s:.0f}s / {index_s:.0f}s, {stats.bytes_on_disk / 1e6:.0f} MB",
     )
     if size <= bench.sizes.ask_up_to:
-        asked = spread([*timed, *untimed], ASK_QUESTIONS)
+        asked = latency_questions(timed, untimed, ASK_QUESTIONS)
         print(f"  ask end to end (extractive analyst), {len(asked)} distinct questions:")
-        ask_latency(bench, store, asked, label)
+        ask_latency(bench, store, asked, label, size >= 100_000)
     print("  retrieval quality with the filler present:")
     report_quality(bench, store, label, timed, untimed, modes=("hybrid",), show_failures=3)
     shutil.rmtree(store.path.parent, ignore_errors=True)
@@ -714,13 +740,23 @@ def bench_store(
 # ----------------------------------------------------------------------------- main
 
 
+def section(title: str) -> None:
+    print(f"\n== knowledge: {title}   [{load()}]")
+
+
+def load() -> str:
+    """The 1-minute load average: on 2 cores, anything else running slows the model many times
+    over (its two threads wait on each other), so a figure is only as good as an idle machine."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench knowledge")
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run")
     args = parser.parse_args(list(argv or []))
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    print(f"== knowledge {'(quick)' if args.quick else ''}")
+    print(f"== knowledge{' (quick)' if args.quick else ''}   [{load()}]")
     with tempfile.TemporaryDirectory(prefix="vigil-bench-kb-") as tmp:
         bench = Bench(
             sizes=sizes,
@@ -748,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         for size in sizes.stores:
             bench_store(bench, size, base, pool, timed, untimed)
-    bench.summary.add("whole run", f"{time.perf_counter() - started:.0f}s")
+    bench.summary.add("whole run", f"{time.perf_counter() - started:.0f}s; at the end {load()}")
     bench.summary.print()
 
 

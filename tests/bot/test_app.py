@@ -54,6 +54,8 @@ async def test_the_ingest_job_feeds_chat_answers_from_the_store(
     app = VigilApp(settings, telemetry=world)
     await app.start()
     try:
+        if app._sync_task is not None:
+            await app._sync_task  # runbooks and notes load in the background at start
         jobs = job_table(app)
         await jobs["ingest"]({"backfill": "40m"})
         cursor = app.ingest_cursor

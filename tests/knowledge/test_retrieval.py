@@ -125,3 +125,25 @@ def test_collapse_keeps_the_best_and_remembers_the_rest() -> None:
     assert len(hits) == 1
     assert hits[0].document.text == "gw-1 at 0"
     assert hits[0].last == NOW + timedelta(minutes=10)
+
+
+def test_collapse_never_folds_across_a_gap() -> None:
+    def window(minute: int) -> Hit:
+        return Hit(
+            Document(
+                source="demo",
+                kind="metric_window",
+                host="gw-1",
+                ts=NOW + timedelta(minutes=minute),
+                text=f"gw-1 at {minute}",
+            ),
+            1.0,
+        )
+
+    hits = collapse([window(0), window(5), window(600), window(605), window(24 * 60)])
+    assert [len(h.related) for h in hits] == [1, 1, 0]
+    assert hits[0].last == NOW + timedelta(minutes=5)
+
+
+def test_a_bare_question_has_no_prefilter() -> None:
+    assert plan("what is going on", NOW, SERVICES, HOSTS).where() is None
