@@ -30,7 +30,7 @@ from knowledge.config import (
     RoutingRule,
     Tier,
 )
-from knowledge.errors import ProviderError, QueryError
+from knowledge.errors import ConfigError, ProviderError, QueryError
 from knowledge.evidence import Evidence
 from knowledge.llm import extractive
 from knowledge.llm.base import OnToken, Provider, estimate_tokens
@@ -333,8 +333,6 @@ def select_provider(
 ) -> Provider | None:
     """The configured provider, or ``None`` for the extractive analyst (``auto`` with no LLM
     endpoint configured)."""
-    from knowledge.errors import ConfigError
-
     choice = llm.provider
     if choice == "auto":
         if ollama_host:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,13 @@ class IngestReport:
 
 def redacted(doc: Document, redact: Redact) -> Document:
     """``doc`` with text, title and payload redacted, and its id computed from the result."""
-    payload = _redact_value(doc.payload, redact)
-    return Document(
-        **{**_fields(doc), "text": redact(doc.text), "title": redact(doc.title), "payload": payload}
+    return replace(
+        doc,
+        text=redact(doc.text),
+        title=redact(doc.title),
+        payload=_redact_value(doc.payload, redact),
+        id="",  # recomputed from the redacted content
+        vector=None,
     )
 
 
@@ -100,7 +104,7 @@ def ingest_telemetry(
     started = time.perf_counter()
     docs = telemetry_documents(reader, analysis, start, end, redact, source)
     report = upsert(store, source, docs, redact)
-    report = IngestReport(**{**report.__dict__, "seconds": time.perf_counter() - started})
+    report = replace(report, seconds=time.perf_counter() - started)
     log.info("ingest %s %s–%s: %s", source, f"{start:%H:%M}", f"{end:%H:%M}", report.line())
     return report
 
@@ -114,9 +118,7 @@ def sync_runbooks(
     """Load every runbook under ``folder``; sections that no longer exist in those files go."""
     folder = Path(folder).resolve()
     docs = load_runbooks(folder, redact=redact, on_error=on_error or "raise")
-    docs = [
-        Document(**{**_fields(d), "payload": {**d.payload, "folder": str(folder)}}) for d in docs
-    ]
+    docs = [replace(d, payload={**d.payload, "folder": str(folder)}) for d in docs]
     report = upsert(store, "runbook", docs, redact)
     keep = {d.id for d in docs}
     stale = [
@@ -125,7 +127,7 @@ def sync_runbooks(
         if d.payload.get("folder") == str(folder) and d.id not in keep
     ]
     removed = store.delete(sql_in("id", stale)) if stale else 0
-    return IngestReport(**{**report.__dict__, "removed": removed})
+    return replace(report, removed=removed)
 
 
 def sync_domain(store: KnowledgeStore, analysis: AnalysisConfig, redact: Redact) -> IngestReport:
@@ -135,7 +137,7 @@ def sync_domain(store: KnowledgeStore, analysis: AnalysisConfig, redact: Redact)
     keep = {redacted(d, redact).id for d in docs}
     stale = [d.id for d in store.scan(f"source = {sql_str('domain')}") if d.id not in keep]
     removed = store.delete(sql_in("id", stale)) if stale else 0
-    return IngestReport(**{**report.__dict__, "removed": removed})
+    return replace(report, removed=removed)
 
 
 def _redact_value(value: Any, redact: Redact) -> Any:
@@ -147,17 +149,3 @@ def _redact_value(value: Any, redact: Redact) -> Any:
     if isinstance(value, list | tuple):
         return [_redact_value(v, redact) for v in value]
     return value
-
-
-def _fields(doc: Document) -> dict[str, Any]:
-    return {
-        "source": doc.source,
-        "kind": doc.kind,
-        "text": doc.text,
-        "ts": doc.ts,
-        "service": doc.service,
-        "host": doc.host,
-        "severity": doc.severity,
-        "title": doc.title,
-        "payload": doc.payload,
-    }

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from knowledge.config import ContextConfig
 from knowledge.documents import TELEMETRY_KINDS, Document
 from knowledge.store import KnowledgeStore, ScoredDocument, sql_in, sql_str, sql_ts
 from knowledge.timewindow import TimeWindow, parse_window
@@ -33,15 +34,7 @@ RECENCY_HALF_LIFE = timedelta(hours=6)
 TIMED_KINDS = frozenset(TELEMETRY_KINDS | {"incident"})
 KNOWLEDGE_KINDS = frozenset({"runbook", "note"})
 DEFAULT_BUDGET: dict[str, int] = {
-    "prometheus": 5,
-    "elasticsearch": 4,
-    "files": 4,
-    "jaeger": 3,
-    "demo": 8,
-    "runbook": 3,
-    "incident": 3,
-    "alert": 3,
-    "domain": 3,
+    source: count for source, count in ContextConfig().per_source.items() if source != "live"
 }
 
 _HINTS: tuple[tuple[str, frozenset[str]], ...] = (

@@ -56,3 +56,28 @@ def estimate_tokens(text: str) -> int:
     """A safe (high) estimate of the tokens in ``text`` when no tokenizer is at hand: about
     three characters per token, which over-counts English for BPE tokenizers."""
     return max(1, -(-len(text) // 3)) if text else 0
+
+
+REASON_LIMIT = 200
+"""Provider error reasons are cut to this many characters (one line)."""
+
+
+def root_cause(exc: BaseException, secrets: list[str]) -> str:
+    """The text of the innermost exception behind ``exc`` (usually the OS error: client
+    libraries re-raise connection errors ``from None``, but the original stays in
+    ``__context__``), scrubbed of ``secrets``."""
+    seen = {id(exc)}
+    inner = exc
+    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        inner = nxt
+    return scrub(str(inner) or type(inner).__name__, secrets)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """One line of at most ``REASON_LIMIT`` characters, with each of ``secrets`` blanked out."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 3] + "..."

@@ -70,8 +70,8 @@ def compose(
     )
     conclusion = _conclusion(worst, telemetry, incidents, runbooks, cite, scope, when)
 
-    known = [f"{_when(e)}{_first_sentence(e.text)} [{cite[e.id]}]" for e in telemetry[:8]]
-    known += [f"Past incident: {_first_sentence(e.text)} [{cite[e.id]}]" for e in incidents[:3]]
+    known = [f"{_when(e)}{_clip(e.text)} [{cite[e.id]}]" for e in telemetry[:8]]
+    known += [f"Past incident: {_clip(e.text)} [{cite[e.id]}]" for e in incidents[:3]]
     if not known:
         known = [f"No metrics, logs or traces in the store match {scope}{_in(when)}."]
 
@@ -143,7 +143,7 @@ def _when(e: Evidence) -> str:
     return ""
 
 
-def _first_sentence(text: str, limit: int = 320) -> str:
+def _clip(text: str, limit: int = 320) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

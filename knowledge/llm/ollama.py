@@ -15,11 +15,9 @@ import httpx
 import ollama
 
 from knowledge.errors import ProviderError
-from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens
+from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens, root_cause, scrub
 
 T = TypeVar("T")
-
-_REASON_LIMIT = 200
 
 
 class OllamaProvider:
@@ -100,16 +98,16 @@ class OllamaProvider:
         except httpx.TimeoutException as exc:
             raise self._error(f"timed out after {timeout_s:g}s") from exc
         except ollama.ResponseError as exc:
-            detail = _scrub(str(exc.error), secrets) or "no reason given"
+            detail = scrub(str(exc.error), secrets) or "no reason given"
             if exc.status_code > 0:
                 raise self._error(f"answered HTTP {exc.status_code}: {detail}") from exc
             raise self._error(f"reported an error: {detail}") from exc
         except ollama.RequestError as exc:
-            raise self._error(f"refused the request: {_scrub(exc.error, secrets)}") from exc
+            raise self._error(f"refused the request: {scrub(exc.error, secrets)}") from exc
         except ConnectionError as exc:  # what the library raises for httpx.ConnectError
-            raise self._error(f"could not be reached: {_root_cause(exc, secrets)}") from exc
+            raise self._error(f"could not be reached: {root_cause(exc, secrets)}") from exc
         except httpx.HTTPError as exc:
-            reason = f"{type(exc).__name__}: {_root_cause(exc, secrets)}"
+            reason = f"{type(exc).__name__}: {root_cause(exc, secrets)}"
             raise self._error(f"failed: {reason}") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # json.JSONDecodeError, pydantic.ValidationError, ...: their text can quote the
@@ -118,23 +116,3 @@ class OllamaProvider:
 
     def _error(self, reason: str) -> ProviderError:
         return ProviderError(f"{self.name} at {self.host} {reason}")
-
-
-def _root_cause(exc: BaseException, secrets: list[str]) -> str:
-    """The text of the innermost exception behind ``exc`` (usually the OS error: the library
-    re-raises connection errors ``from None``, but the original stays in ``__context__``)."""
-    seen = {id(exc)}
-    inner = exc
-    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        inner = nxt
-    return _scrub(str(inner) or type(inner).__name__, secrets)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """One line of at most ``_REASON_LIMIT`` characters, with each of ``secrets`` blanked out."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    text = " ".join(text.split())
-    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."

@@ -19,11 +19,9 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from knowledge.errors import ProviderError
-from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens
+from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens, root_cause, scrub
 
 T = TypeVar("T")
-
-_REASON_LIMIT = 200
 
 
 class OpenAIProvider:
@@ -136,13 +134,13 @@ class OpenAIProvider:
         except openai.APITimeoutError as exc:
             raise self._error(where, f"timed out after {timeout_s:g}s") from exc
         except openai.APIConnectionError as exc:
-            raise self._error(where, f"could not be reached: {_root_cause(exc, secrets)}") from exc
+            raise self._error(where, f"could not be reached: {root_cause(exc, secrets)}") from exc
         except openai.AuthenticationError as exc:
             # The server's own text can quote (part of) the key, so it is left out.
             code = f" {exc.code}" if exc.code else ""
             raise self._error(where, f"rejected the API key (HTTP 401{code})") from exc
         except openai.APIStatusError as exc:
-            detail = _scrub(_server_message(exc), secrets)
+            detail = scrub(_server_message(exc), secrets)
             raise self._error(where, f"answered HTTP {exc.status_code}: {detail}") from exc
         except openai.OpenAIError as exc:
             raise self._error(where, f"failed ({type(exc).__name__})") from exc
@@ -176,22 +174,3 @@ def _without_userinfo(url: str) -> str:
     if not parts.username and not parts.password:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def _root_cause(exc: BaseException, secrets: list[str]) -> str:
-    """The text of the innermost exception behind ``exc`` (usually the OS error)."""
-    seen = {id(exc)}
-    inner = exc
-    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        inner = nxt
-    return _scrub(str(inner) or type(inner).__name__, secrets)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """One line of at most ``_REASON_LIMIT`` characters, with each of ``secrets`` blanked out."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    text = " ".join(text.split())
-    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 3] + "..."

@@ -108,39 +108,27 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert abs(fused[0].score - (1 / 62 + 1 / 61)) < 1e-12
 
 
-def test_collapse_keeps_the_best_and_remembers_the_rest() -> None:
-    def window(minute: int) -> Hit:
-        return Hit(
-            Document(
-                source="demo",
-                kind="metric_window",
-                host="gw-1",
-                ts=NOW + timedelta(minutes=minute),
-                text=f"gw-1 at {minute}",
-            ),
-            1.0 / (minute + 1),
-        )
+def window(minute: int, score: float = 1.0) -> Hit:
+    """A metric window of gw-1 that many minutes after NOW."""
+    doc = Document(
+        source="demo",
+        kind="metric_window",
+        host="gw-1",
+        ts=NOW + timedelta(minutes=minute),
+        text=f"gw-1 at {minute}",
+    )
+    return Hit(doc, score)
 
-    hits = collapse([window(0), window(5), window(10)])
+
+def test_collapse_keeps_the_best_and_remembers_the_rest() -> None:
+    hits = collapse([window(0, 1.0), window(5, 1 / 6), window(10, 1 / 11)])
     assert len(hits) == 1
     assert hits[0].document.text == "gw-1 at 0"
     assert hits[0].last == NOW + timedelta(minutes=10)
 
 
 def test_collapse_never_folds_across_a_gap() -> None:
-    def window(minute: int) -> Hit:
-        return Hit(
-            Document(
-                source="demo",
-                kind="metric_window",
-                host="gw-1",
-                ts=NOW + timedelta(minutes=minute),
-                text=f"gw-1 at {minute}",
-            ),
-            1.0,
-        )
-
-    hits = collapse([window(0), window(5), window(600), window(605), window(24 * 60)])
+    hits = collapse([window(m) for m in (0, 5, 600, 605, 24 * 60)])
     assert [len(h.related) for h in hits] == [1, 1, 0]
     assert hits[0].last == NOW + timedelta(minutes=5)
 

@@ -12,11 +12,14 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standins import loopback
+from tests.standins.loopback import QuietHandler
 
 DEFAULT_MODEL = "llama3.2:1b"
 DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
@@ -70,9 +73,7 @@ def _now() -> str:
 
 
 def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def _record(self) -> OllamaRequest:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -181,20 +182,9 @@ def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
                     "message": {"role": "assistant", "content": piece},
                     "done": False,
                 }
-                self._chunk(json.dumps(chunk).encode() + b"\n")
-            self._chunk(json.dumps(self._final(model, body, "", len(parts))).encode() + b"\n")
-            self._chunk(b"")
-
-        def _chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-
-        def handle(self) -> None:
-            # the client may give up mid-answer (a timeout test); nothing left to answer then
-            with suppress(BrokenPipeError, ConnectionResetError):
-                super().handle()
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.write_chunk(json.dumps(chunk).encode() + b"\n")
+            self.write_chunk(json.dumps(self._final(model, body, "", len(parts))).encode() + b"\n")
+            self.write_chunk(b"")
 
     return Handler
 
@@ -203,16 +193,5 @@ def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
 def serve(**settings: Any) -> Iterator[OllamaStandIn]:
     """Run a stand-in on an ephemeral loopback port; ``settings`` set its fields."""
     stand_in = OllamaStandIn(**settings)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
-    # a short poll interval keeps shutdown (every test's teardown) quick
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with loopback.run(stand_in, _handler(stand_in), ""):
         yield stand_in
-    finally:
-        stand_in.stopping.set()
-        server.shutdown()
-        server.server_close()

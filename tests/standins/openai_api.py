@@ -13,10 +13,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standins import loopback
+from tests.standins.loopback import QuietHandler
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
@@ -78,9 +81,7 @@ def _mask(key: str) -> str:
 
 
 def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def _record(self) -> OpenAIRequest:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -227,22 +228,11 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
             self._event(chunk({}, "stop"))
             if include_usage:
                 self._event({**base, "choices": [], "usage": self._usage(body, text)})
-            self._write(b"data: [DONE]\n\n")
-            self._write(b"")
+            self.write_chunk(b"data: [DONE]\n\n")
+            self.write_chunk(b"")
 
         def _event(self, payload: dict[str, Any]) -> None:
-            self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
-
-        def _write(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-
-        def handle(self) -> None:
-            # the client may give up mid-answer (a timeout test); nothing left to answer then
-            with suppress(BrokenPipeError, ConnectionResetError):
-                super().handle()
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
     return Handler
 
@@ -251,16 +241,5 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
 def serve(**settings: Any) -> Iterator[OpenAIStandIn]:
     """Run a stand-in on an ephemeral loopback port; ``settings`` set its fields."""
     stand_in = OpenAIStandIn(**settings)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    # a short poll interval keeps shutdown (every test's teardown) quick
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with loopback.run(stand_in, _handler(stand_in), "/v1"):
         yield stand_in
-    finally:
-        stand_in.stopping.set()
-        server.shutdown()
-        server.server_close()

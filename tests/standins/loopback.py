@@ -1,0 +1,45 @@
+"""What the loopback stand-ins share: an HTTP/1.1 handler that writes chunked bodies and stays
+quiet, and a server on an ephemeral 127.0.0.1 port run in a daemon thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def write_chunk(self, data: bytes) -> None:
+        """One chunk of a ``Transfer-Encoding: chunked`` body; ``b""`` ends the body."""
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+
+    def handle(self) -> None:
+        # the client may give up mid-answer (a timeout test); nothing left to answer then
+        with suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def run(stand_in: Any, handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[Any]:
+    """Serve ``handler`` until the block ends; ``stand_in.url`` is set to the base URL plus
+    ``path``, and ``stand_in.stopping`` is set before shutdown."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    # a short poll interval keeps shutdown (every test's teardown) quick
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stopping.set()
+        server.shutdown()
+        server.server_close()
