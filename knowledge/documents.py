@@ -24,6 +24,7 @@ Source = Literal[
     "incident",
     "alert",
     "domain",
+    "custom",
 ]
 Kind = Literal["metric_window", "log_pattern", "trace_path", "runbook", "incident", "alert", "note"]
 Severity = Literal["info", "warning", "critical"]

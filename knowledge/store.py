@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,6 +133,33 @@ class MaintenanceReport:
     compacted: bool = False
 
 
+MEMORY_VECTORS = 20_000
+"""Embeddings kept in memory (about 1.5 KB each); the rest are read back from the cache table."""
+
+
+class VectorMemory:
+    """A bounded least-recently-used map of text hash to vector."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: str) -> np.ndarray | None:
+        vector = self._items.get(key)
+        if vector is not None:
+            self._items.move_to_end(key)
+        return vector
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        self._items[key] = vector
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+
 class KnowledgeStore:
     """Documents with vectors, in LanceDB. Open with ``KnowledgeStore.open(data_dir, embedder)``."""
 
@@ -153,7 +180,7 @@ class KnowledgeStore:
         self._db: Any = None
         self._docs: Any = None
         self._cache: Any = None
-        self._cache_memory: dict[str, np.ndarray] = {}
+        self._cache_memory = VectorMemory(MEMORY_VECTORS)
         self._newest: tuple[float, datetime | None] | None = None
 
     @classmethod
@@ -208,12 +235,25 @@ class KnowledgeStore:
 
     # ------------------------------------------------------------------ writing
     def upsert(
-        self, documents: Sequence[Document], vectors: Sequence[np.ndarray] | None = None
+        self,
+        documents: Sequence[Document],
+        vectors: Sequence[np.ndarray] | None = None,
+        embed_texts: Sequence[str] | None = None,
     ) -> UpsertResult:
         """Insert new documents and update changed ones (matched on id). Returns counts.
 
         ``vectors``: precomputed embeddings, one per document (bulk imports, benchmarks);
-        without them, texts are embedded (or taken from the content-hash cache)."""
+        without them, texts are embedded (or taken from the content-hash cache).
+        ``embed_texts``: one per document, the text whose embedding the document gets instead
+        of its own (a log pattern's stable description: new counts cost no new embedding)."""
+        if embed_texts is not None and vectors is None:
+            if len(embed_texts) != len(documents):
+                raise ValueError("give one embed text per document")
+            by_text = {d.id: (d, t) for d, t in zip(documents, embed_texts, strict=True)}
+            documents = [d for d, _ in by_text.values()]
+            vectors, embedded, cached = self._vectors([t for _, t in by_text.values()])
+            result = self.upsert(documents, vectors)
+            return UpsertResult(result.inserted, result.updated, embedded, cached)
         if vectors is not None:
             if len(vectors) != len(documents):
                 raise ValueError("give one vector per document")
@@ -255,27 +295,32 @@ class KnowledgeStore:
     def _vectors(self, texts: list[str]) -> tuple[list[np.ndarray], int, int]:
         """A vector per text: from memory, from the cache table, or embedded now."""
         hashes = [text_hash(t) for t in texts]
-        wanted = [h for h in dict.fromkeys(hashes) if h not in self._cache_memory]
-        if wanted:
-            for chunk_start in range(0, len(wanted), 2000):
-                chunk = wanted[chunk_start : chunk_start + 2000]
-                try:
-                    found = (
-                        self._cache.search()
-                        .where(sql_in("hash", chunk))
-                        .select(["hash", "vector"])
-                        .limit(len(chunk))
-                        .to_arrow()
-                    )
-                except Exception as exc:
-                    raise self._fail("read the embedding cache", exc) from exc
-                for h, v in zip(
-                    found.column("hash").to_pylist(),
-                    found.column("vector").to_pylist(),
-                    strict=True,
-                ):
-                    self._cache_memory[h] = np.asarray(v, dtype=np.float32)
-        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in self._cache_memory}
+        found: dict[str, np.ndarray] = {}
+        wanted = []
+        for h in dict.fromkeys(hashes):
+            vector = self._cache_memory.get(h)
+            if vector is None:
+                wanted.append(h)
+            else:
+                found[h] = vector
+        for chunk_start in range(0, len(wanted), 2000):
+            chunk = wanted[chunk_start : chunk_start + 2000]
+            try:
+                rows = (
+                    self._cache.search()
+                    .where(sql_in("hash", chunk))
+                    .select(["hash", "vector"])
+                    .limit(len(chunk))
+                    .to_arrow()
+                )
+            except Exception as exc:
+                raise self._fail("read the embedding cache", exc) from exc
+            for h, v in zip(
+                rows.column("hash").to_pylist(), rows.column("vector").to_pylist(), strict=True
+            ):
+                found[h] = np.asarray(v, dtype=np.float32)
+                self._cache_memory.put(h, found[h])
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in found}
         if missing:
             fresh = self.embedder.embed(list(missing.values()))
             new_rows = [
@@ -287,9 +332,10 @@ class KnowledgeStore:
                 except Exception as exc:
                     raise self._fail("write the embedding cache", exc) from exc
             for h, v in zip(missing, fresh, strict=True):
-                self._cache_memory[h] = v
+                found[h] = v
+                self._cache_memory.put(h, v)
         unique_texts = len(set(hashes))
-        return [self._cache_memory[h] for h in hashes], len(missing), unique_texts - len(missing)
+        return [found[h] for h in hashes], len(missing), unique_texts - len(missing)
 
     def delete(self, where: str) -> int:
         """Delete documents matching the SQL filter ``where``; returns how many went."""
