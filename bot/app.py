@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from bot.channels import ChannelHub
 from bot.config import JobSchedule, Settings
+from bot.ingestion import Ingestion
 from bot.jobs import job_table
 from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
 from bot.scheduler import JobStats, VigilScheduler
@@ -20,12 +21,48 @@ from handlers.router import Router
 from handlers.types import ChatRequest, Platform, Reply
 from knowledge.errors import StoreError, VigilError
 from knowledge.ingest import sync_domain, sync_runbooks
-from knowledge.sources.base import TelemetryReader
+from knowledge.sources.base import Redact, Source, TelemetryReader
+from knowledge.sources.registry import build_sources
+from knowledge.statefile import Watermarks
 from knowledge.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_STORE = "scheduler.sqlite"
+WATERMARKS_FILE = "watermarks.json"
+
+
+def build_configured_sources(settings: Settings, redact: Redact) -> list[Source]:
+    """The sources that ``sources:`` in ai-config.yml and the environment configure."""
+    return build_sources(
+        settings.ai.sources,
+        settings.env.model_dump(),
+        Path(settings.data_dir) / "sources",
+        redact,
+        settings.ai.analysis,
+    )
+
+
+def ingest_schedules(
+    schedules: Mapping[str, JobSchedule], sources: Iterable[Source]
+) -> dict[str, JobSchedule]:
+    """``schedules`` plus an ``ingest:NAME`` job for every source no schedule already ingests,
+    with the source's own interval and timeout."""
+    merged = dict(schedules)
+    covered = {
+        str(s.args.get("source")) for s in schedules.values() if (s.job or "") == "ingest"
+    } | {str(s.args.get("source")) for n, s in schedules.items() if n == "ingest"}
+    for source in sources:
+        if source.name in covered:
+            continue
+        merged[f"ingest:{source.name}"] = JobSchedule(
+            job="ingest",
+            every=source.config.every,
+            # the runner enforces the source's timeout itself; this only guards the job
+            timeout=source.config.timeout + timedelta(seconds=10),
+            args={"source": source.name},
+        )
+    return merged
 
 
 class VigilApp:
@@ -37,6 +74,8 @@ class VigilApp:
         registry: Registry | None = None,
         instance: str = "main",
         knowledge: bool = True,
+        sources: Sequence[Source] | None = None,
+        watermarks: Watermarks | None = None,
     ) -> None:
         self.settings = settings
         redactor = make_redactor(settings)
@@ -54,14 +93,29 @@ class VigilApp:
             redactor=redactor,
             answerer=build_answerer(settings, redactor, self.store),
         )
-        self.ingest_cursor: datetime | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        self.ingestion: Ingestion | None = None
+        if self.store is not None:
+            if sources is None:
+                sources = build_configured_sources(settings, redactor.redact)
+            self.ingestion = Ingestion(
+                self.store,
+                sources,
+                watermarks or Watermarks(Path(settings.data_dir) / "sources" / WATERMARKS_FILE),
+                redactor.redact,
+                now=self.deps.now,
+                notify=self._ingestion_notice,
+            )
+            self.deps.ingestion_status = self.ingestion.lines
+        schedules = settings.ai.schedules if schedules is None else schedules
+        if self.ingestion is not None:
+            schedules = ingest_schedules(schedules, self.ingestion.sources.values())
         self.registry = registry or default_registry()
         self.router = Router(self.registry)
         self.hub = ChannelHub()
         self.scheduler = VigilScheduler(
             store_path=Path(settings.data_dir) / SCHEDULER_STORE,
-            schedules=settings.ai.schedules if schedules is None else schedules,
+            schedules=schedules,
             jobs=job_table(self),
             instance=instance,
             config_source=str(settings.config_dir / "ai-config.yml"),
@@ -101,6 +155,12 @@ class VigilApp:
         await self.scheduler.stop()
         if self._sync_task is not None:
             await self._sync_task
+        if self.ingestion is not None:
+            await self.ingestion.wait_idle()
+            self.ingestion.close()
+
+    async def _ingestion_notice(self, text: str, error: bool) -> None:
+        await self.post(self.settings.channels.route("notices"), Reply(text, error=error))
 
     async def handle(
         self,

@@ -29,6 +29,7 @@ from knowledge.config import (
     StrictModel,
 )
 from knowledge.errors import ConfigError
+from knowledge.sources.registry import SourcesConfig
 from knowledge.timeparse import parse_duration
 
 AI_CONFIG_FILE = "ai-config.yml"
@@ -45,6 +46,13 @@ class EnvSettings(StrictModel):
     PROMETHEUS_URL: str | None = None
     ELASTICSEARCH_URL: str | None = None
     JAEGER_URL: str | None = None
+    PROMETHEUS_USERNAME: str | None = None
+    PROMETHEUS_PASSWORD: SecretStr | None = None
+    PROMETHEUS_BEARER_TOKEN: SecretStr | None = None
+    ELASTICSEARCH_API_KEY: SecretStr | None = None
+    ELASTICSEARCH_USERNAME: str | None = None
+    ELASTICSEARCH_PASSWORD: SecretStr | None = None
+    JAEGER_BEARER_TOKEN: SecretStr | None = None
     OLLAMA_HOST: str | None = None
     OPENAI_API_KEY: SecretStr | None = None
     OPENAI_BASE_URL: str | None = None
@@ -165,6 +173,7 @@ class AIConfigFile(StrictModel):
     llm: LLMConfig = LLMConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     knowledge: KnowledgeConfig = KnowledgeConfig()
+    sources: SourcesConfig = SourcesConfig()
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
     demo: DemoSettings = DemoSettings()
 

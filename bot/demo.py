@@ -18,12 +18,27 @@ from bot.app import VigilApp
 from bot.channels import console_sink
 from bot.config import Settings
 from bot.console import repl
+from bot.knowledge import make_redactor
 from handlers.types import Reply
 from knowledge.demo import DemoWorld
+from knowledge.sources.base import SourceContext
+from knowledge.sources.demo import DemoConfig, DemoSource
+from knowledge.statefile import Watermarks
 
 log = logging.getLogger(__name__)
 
 GROUND_TRUTH_FILE = "demo_incidents.jsonl"
+
+
+def demo_source(settings: Settings, world: DemoWorld) -> DemoSource:
+    """The demo world as the one ingestion source of the demo."""
+    context = SourceContext(
+        name="demo",
+        state_dir=Path(settings.data_dir) / "sources" / "demo",
+        redact=make_redactor(settings).redact,
+        analysis=settings.ai.analysis,
+    )
+    return DemoSource(DemoConfig(), context, world)
 
 
 def build_world(settings: Settings) -> DemoWorld:
@@ -42,7 +57,14 @@ async def run_demo(
     interactive = sys.stdin.isatty() if interactive is None else interactive
     world = build_world(settings)
     schedules = {**settings.ai.schedules, **settings.ai.demo.schedules}
-    app = VigilApp(settings, telemetry=world, schedules=schedules, instance="demo")
+    app = VigilApp(
+        settings,
+        telemetry=world,
+        schedules=schedules,
+        instance="demo",
+        sources=[demo_source(settings, world)],
+        watermarks=Watermarks(None),  # the demo world starts afresh each run
+    )
     app.hub.add_sink(console_sink(stdout))
 
     truth = Path(settings.data_dir) / GROUND_TRUTH_FILE

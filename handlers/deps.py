@@ -30,6 +30,9 @@ class Deps:
         )
     )
 
+    ingestion_status: Callable[[], list[str]] | None = None
+    """One line per ingested source (state, lag, throughput); ``None`` without ingestion."""
+
     def now(self) -> datetime:
         """The current time of the data: the demo world's simulated clock, or the wall clock."""
         return self.telemetry.now() if self.telemetry is not None else self.clock()

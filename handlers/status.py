@@ -66,6 +66,10 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
                 "Firing alerts",
             )
         )
+    if deps.ingestion_status is not None:
+        lines = deps.ingestion_status()
+        if lines:
+            parts.append(Section("\n".join(f"- {line}" for line in lines), "Ingestion"))
     parts.append(Context(f"as of {now:%Y-%m-%d %H:%M} UTC, worst host per service, last 5 min"))
     return Reply(headline, parts=tuple(parts))
 

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from bot.app import VigilApp
 from bot.channels import console_sink
 from bot.config import Settings
+from bot.demo import demo_source
 from bot.jobs import job_table
 from bot.scheduler import JobStats
 from knowledge.demo import DemoWorld
 from knowledge.demo.world import SimClock
 from knowledge.embeddings import Embedder
+from knowledge.statefile import Watermarks
 
 
 async def test_job_failure_and_recovery_notices_reach_the_ops_console(settings: Settings) -> None:
@@ -51,17 +53,25 @@ async def test_the_ingest_job_feeds_chat_answers_from_the_store(
     world = DemoWorld(seed=42, start=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
     incident = next(i for i in world.incidents() if i.type == "gc_pressure")
     world.clock = SimClock(incident.end + timedelta(minutes=10), speed=0)
-    app = VigilApp(settings, telemetry=world)
+    app = VigilApp(
+        settings,
+        telemetry=world,
+        sources=[demo_source(settings, world)],
+        watermarks=Watermarks(settings.data_dir / "watermarks.json"),
+    )
+    assert "ingest:demo" in app.scheduler.schedules  # one job per source, on its own interval
     await app.start()
     try:
         if app._sync_task is not None:
             await app._sync_task  # runbooks and notes load in the background at start
         jobs = job_table(app)
-        await jobs["ingest"]({"backfill": "40m"})
-        cursor = app.ingest_cursor
-        assert cursor is not None and cursor <= world.now()
-        await jobs["ingest"]({})  # nothing new: the cursor stays, nothing is re-ingested
-        assert app.ingest_cursor == cursor
+        await jobs["ingest"]({"source": "demo"})
+        mark = app.ingestion.watermarks.get("demo") if app.ingestion else None
+        assert mark is not None and world.now() - timedelta(minutes=5) <= mark <= world.now()
+        count = app.store.count() if app.store else 0
+        await jobs["ingest"]({"source": "demo"})  # nothing new: no range due, nothing re-ingested
+        assert app.ingestion is not None and app.ingestion.watermarks.get("demo") == mark
+        assert app.store is not None and app.store.count() == count
         assert app.store is not None and app.store.count("source = 'demo'") > 10
         a = incident.start + timedelta(minutes=5)
         b = incident.start + timedelta(minutes=20)

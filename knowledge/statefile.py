@@ -1,0 +1,101 @@
+"""Small JSON state files that survive a kill -9: written to a temporary file, flushed to disk,
+then renamed over the old one, so a reader sees the old state or the new one, never half of one.
+
+Used for ingestion watermarks, log-file offsets and history-import progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON, atomically and durably."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """The JSON in ``path``; ``default`` when it does not exist. A file that is not valid JSON
+    is moved aside to ``NAME.corrupt`` with a warning, and ``default`` is returned."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning(
+            "state file %s was not valid JSON (%s); moved it to %s and started afresh",
+            path,
+            exc,
+            aside,
+        )
+        return default
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Watermarks:
+    """How far each source has been ingested: ``{source name: ISO time}`` in one JSON file.
+    ``path=None`` keeps them in memory only (the demo world starts afresh every run)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        raw = read_json(path, {}) if path is not None else {}
+        self._marks: dict[str, datetime] = {}
+        for name, value in raw.items() if isinstance(raw, dict) else ():
+            try:
+                self._marks[str(name)] = _aware(datetime.fromisoformat(str(value)))
+            except ValueError:
+                log.warning("watermark of %s in %s is not a time (%r); ignored", name, path, value)
+
+    def get(self, name: str) -> datetime | None:
+        with self._lock:
+            return self._marks.get(name)
+
+    def set(self, name: str, when: datetime) -> None:
+        with self._lock:
+            self._marks[name] = _aware(when)
+            if self.path is not None:
+                write_json_atomic(
+                    self.path, {k: v.isoformat() for k, v in sorted(self._marks.items())}
+                )
+
+    def all(self) -> dict[str, datetime]:
+        with self._lock:
+            return dict(self._marks)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
