@@ -19,6 +19,8 @@ from bot.logging import configure_logging
 from knowledge.errors import ConfigError, QueryError, VigilError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from knowledge.store import KnowledgeStore
 
 app = typer.Typer(
@@ -96,13 +98,17 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     from bot.app import VigilApp
     from bot.channels import console_sink
 
-    bot = VigilApp(settings)
+    sources = _sources(settings) if _any_source(settings) else []
+    # Prometheus also answers live questions and feeds alerts (it reads metrics at ask time)
+    telemetry = next((s for s in sources if s.kind == "prometheus"), None)
+    bot = VigilApp(settings, telemetry=telemetry, sources=sources)  # type: ignore[arg-type]
     if settings.env.VIGIL_CONSOLE:
         bot.hub.add_sink(console_sink())
-    log.warning(
-        "no live telemetry source is wired into `vigil run` yet; "
-        "chat answers and alerts need `vigil demo` for now"
-    )
+    if not sources:
+        log.warning(
+            "no data source is configured: set PROMETHEUS_URL, ELASTICSEARCH_URL or JAEGER_URL "
+            "in .env, or sources.files.paths in ai-config.yml; answers use runbooks only"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -341,6 +347,177 @@ def kb_maintain() -> None:
     typer.echo(
         f"deleted: {deleted}; indexes created: {', '.join(report.indexes_created) or 'none'}"
     )
+
+
+# ----------------------------------------------------------------------------- ingestion
+
+
+def _any_source(settings: Settings) -> bool:
+    env, config = settings.env, settings.ai.sources
+    return bool(
+        env.PROMETHEUS_URL
+        or env.ELASTICSEARCH_URL
+        or env.JAEGER_URL
+        or config.files.paths
+        or config.custom
+        or any(getattr(config, n).enabled for n in ("prometheus", "elasticsearch", "jaeger"))
+    )
+
+
+def _sources(settings: Settings, only: str | None = None) -> list:
+    """The configured sources (``only``: just that one), or exit 2 / 1 with the reason."""
+    from bot.app import build_configured_sources
+    from bot.knowledge import make_redactor
+
+    try:
+        sources = build_configured_sources(settings, make_redactor(settings).redact)
+    except ConfigError as exc:
+        typer.echo(f"vigil: config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if only is not None:
+        names = [s.name for s in sources]
+        sources = [s for s in sources if s.name == only]
+        if not sources:
+            typer.echo(
+                f"vigil: --source {only}: not configured; configured: {', '.join(names) or 'none'}",
+                err=True,
+            )
+            raise typer.Exit(2)
+    if not sources:
+        typer.echo(
+            "vigil: no source is configured: set PROMETHEUS_URL, ELASTICSEARCH_URL or JAEGER_URL "
+            "in .env, or sources.files.paths in ai-config.yml",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return sources
+
+
+@app.command()
+def ingest(
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="fetch this far back (e.g. 6h) instead of resuming at the watermark"),
+    ] = None,
+) -> None:
+    """One ingestion pass of every configured source (or one), then exit."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from bot.app import WATERMARKS_FILE
+    from bot.knowledge import make_redactor
+    from knowledge.ingest import align_down, ingest_range, ingest_source
+    from knowledge.statefile import Watermarks
+    from knowledge.timeparse import parse_duration
+
+    settings = _settings()
+    try:
+        reach = parse_duration(since) if since else None
+    except ValueError as exc:
+        typer.echo(f"vigil: --since {since}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    chosen = _sources(settings, source)
+    store = _store(settings)
+    redact = make_redactor(settings).redact
+    marks = Watermarks(Path(settings.data_dir) / "sources" / WATERMARKS_FILE)
+    failed = 0
+    for src in chosen:
+        now = datetime.now(UTC)
+        if reach is not None:
+            end = align_down(now - src.config.settle)
+            run = ingest_range(store, src, align_down(now - reach), end, redact)
+            if run.status != "error" and (marks.get(src.name) or end) <= end:
+                marks.set(src.name, end)
+        else:
+            run = ingest_source(store, src, marks, now, redact)
+            while run.status in ("ok", "no_data"):
+                more = ingest_source(store, src, marks, datetime.now(UTC), redact)
+                if more.status == "idle":
+                    break
+                run = run.plus(more)
+        typer.echo(run.line())
+        failed += run.status == "error"
+        src.close()
+    raise typer.Exit(1 if failed else 0)
+
+
+history = typer.Typer(
+    help="Import older data into the knowledge store; resumable (run it again to continue).",
+    no_args_is_help=True,
+)
+app.add_typer(history, name="import-history")
+
+
+def _progress(total: int, label: str) -> tuple[Progress, TaskID]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    task = progress.add_task(label, total=total)
+    return progress, task
+
+
+@history.command("prometheus")
+def import_prometheus(
+    start: Annotated[str, typer.Option("--from", help="2026-11-01, 2026-11-01T06:00 or 30d")],
+    end: Annotated[str, typer.Option("--to", help="as --from; default now")] = "0s",
+    url: Annotated[str | None, typer.Option(help="default: PROMETHEUS_URL")] = None,
+    chunk: Annotated[str, typer.Option(help="range per query")] = "6h",
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Metric windows from a Prometheus server over a date range, in chunked range queries."""
+    from datetime import UTC, datetime
+
+    from bot.history import ImportJob, chunks, parse_when, run_range_import
+    from bot.knowledge import make_redactor
+    from knowledge.ingest import align_down
+    from knowledge.sources.prometheus import PrometheusSource
+    from knowledge.sources.registry import with_env
+    from knowledge.timeparse import parse_duration
+
+    settings = _settings()
+    now = datetime.now(UTC)
+    try:
+        first, last = align_down(parse_when(start, now)), align_down(parse_when(end, now))
+        step = parse_duration(chunk)
+    except ValueError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(2) from None
+    env = settings.env.model_dump()
+    if url:
+        env["PROMETHEUS_URL"] = url
+    if not env.get("PROMETHEUS_URL"):
+        typer.echo("vigil: give --url or set PROMETHEUS_URL", err=True)
+        raise typer.Exit(2)
+    if last <= first:
+        typer.echo(f"vigil: --from {first:%Y-%m-%d %H:%M} is not before --to", err=True)
+        raise typer.Exit(2)
+    config = with_env("prometheus", settings.ai.sources.prometheus, env)
+    job = ImportJob.open(
+        settings.data_dir, f"prometheus {env['PROMETHEUS_URL']}", first, last, restart
+    )
+    redact = make_redactor(settings).redact
+    source = PrometheusSource(config, job.context("prometheus", redact, settings.ai.analysis))
+    ok, reason = source.health()
+    if not ok:
+        typer.echo(f"vigil: Prometheus: {reason}", err=True)
+        raise typer.Exit(1)
+    store = _store(settings)
+    resume = job.resume_from()
+    if resume > first:
+        typer.echo(f"resuming at {resume:%Y-%m-%d %H:%M} UTC (--restart to start over)")
+    progress, task = _progress(chunks(first, last, step), "prometheus")
+    progress.update(task, completed=chunks(first, resume, step))
+    with progress:
+        run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
+    typer.echo(run.line())
+    raise typer.Exit(1 if run.status == "error" else 0)
 
 
 @app.command()

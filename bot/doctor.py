@@ -119,21 +119,6 @@ def check_integrations(settings: Settings) -> list[Check]:
         else:
             checks.append(_probe(name, run, hint))
 
-    def prometheus() -> str:
-        info = _get_json(f"{env.PROMETHEUS_URL}/api/v1/status/buildinfo")
-        version = info.get("data", {}).get("version", "?") if isinstance(info, dict) else "?"
-        return f"{env.PROMETHEUS_URL} answers, Prometheus {version}"
-
-    def elasticsearch() -> str:
-        info = _get_json(f"{env.ELASTICSEARCH_URL}/")
-        version = info.get("version", {}).get("number", "?") if isinstance(info, dict) else "?"
-        return f"{env.ELASTICSEARCH_URL} answers, version {version}"
-
-    def jaeger() -> str:
-        info = _get_json(f"{env.JAEGER_URL}/api/services")
-        services = info.get("data") or [] if isinstance(info, dict) else []
-        return f"{env.JAEGER_URL} answers, {len(services)} service(s)"
-
     def ollama() -> str:
         info = _get_json(f"{env.OLLAMA_HOST}/api/tags")
         models = [m.get("name") for m in info.get("models", [])] if isinstance(info, dict) else []
@@ -180,19 +165,6 @@ def check_integrations(settings: Settings) -> list[Check]:
         return f"signed in as {info.get('username') if isinstance(info, dict) else '?'}"
 
     add(
-        "Prometheus",
-        env.PROMETHEUS_URL,
-        prometheus,
-        "is Prometheus running there? check PROMETHEUS_URL in .env",
-    )
-    add(
-        "Elasticsearch",
-        env.ELASTICSEARCH_URL,
-        elasticsearch,
-        "check ELASTICSEARCH_URL in .env and that the cluster is up",
-    )
-    add("Jaeger", env.JAEGER_URL, jaeger, "check JAEGER_URL (the query service, port 16686)")
-    add(
         "Ollama",
         env.OLLAMA_HOST,
         ollama,
@@ -216,6 +188,41 @@ def check_integrations(settings: Settings) -> list[Check]:
     return checks
 
 
+SOURCE_HINTS = {
+    "prometheus": "is Prometheus running there? check PROMETHEUS_URL (and its auth) in .env",
+    "elasticsearch": "check ELASTICSEARCH_URL, its API key or user, and the index patterns",
+    "jaeger": "check JAEGER_URL (the query service, port 16686)",
+    "files": "check sources.files.paths in ai-config.yml and that Vigil may read them",
+}
+
+
+def check_sources(settings: Settings) -> list[Check]:
+    """Every data source: built from config like `vigil run` builds them, then health-checked."""
+    from bot.app import build_configured_sources
+    from bot.knowledge import make_redactor
+    from knowledge.errors import ConfigError
+    from knowledge.sources.base import safe_health
+    from knowledge.sources.registry import BUILTIN
+
+    try:
+        sources = build_configured_sources(settings, make_redactor(settings).redact)
+    except ConfigError as exc:
+        return [Check("sources", "failed", str(exc), "fix sources: in ai-config.yml")]
+    built = {source.name: source for source in sources}
+    checks = []
+    for name in [*BUILTIN, *(n for n in built if n not in BUILTIN)]:
+        source = built.get(name)
+        label = f"source {name}"
+        if source is None:
+            checks.append(Check(label, "not configured", "", ""))
+            continue
+        ok, reason = safe_health(source)
+        hint = SOURCE_HINTS.get(name, f"check sources.custom.{name} in ai-config.yml")
+        checks.append(Check(label, "ok" if ok else "failed", reason, "" if ok else hint))
+        source.close()
+    return checks
+
+
 def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
     source = str(settings.config_dir)
     return [
@@ -226,5 +233,6 @@ def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
         check_embedding_model(load_model),
         check_lancedb(settings),
         check_scheduler_store(settings),
+        *check_sources(settings),
         *check_integrations(settings),
     ]

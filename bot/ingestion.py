@@ -118,7 +118,7 @@ class Ingestion:
             except Exception as exc:  # a bug must not stop ingestion of the other sources
                 log.exception("ingest %s failed unexpectedly", source.name)
                 run = SourceRun(source.name, "error", reason=one_line(exc))
-            total = run if total is None else _combine(total, run)
+            total = run if total is None else total.plus(run)
             behind = plan_range(source.config, self.watermarks.get(source.name), self.now())
             if (
                 run.status in ("error", "idle")
@@ -209,22 +209,3 @@ class Ingestion:
                 source.close()
             except Exception:
                 log.warning("closing source %s failed", source.name, exc_info=True)
-
-
-def _combine(a: SourceRun, b: SourceRun) -> SourceRun:
-    if b.status == "idle":
-        return a
-    return SourceRun(
-        a.source,
-        b.status if b.status == "error" else ("ok" if "ok" in (a.status, b.status) else b.status),
-        a.start or b.start,
-        b.end or a.end,
-        b.watermark or a.watermark,
-        b.reason or a.reason,
-        a.documents + b.documents,
-        a.inserted + b.inserted,
-        a.updated + b.updated,
-        a.embedded + b.embedded,
-        a.items + b.items,
-        a.seconds + b.seconds,
-    )

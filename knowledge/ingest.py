@@ -186,6 +186,26 @@ class SourceRun:
         """How far behind now the source's ingested data ends."""
         return now - self.watermark if self.watermark is not None else None
 
+    def plus(self, later: SourceRun) -> SourceRun:
+        """This run followed by ``later``, as one run (counts summed, the later status)."""
+        if later.status == "idle":
+            return self
+        status = "ok" if later.status == "no_data" and self.status == "ok" else later.status
+        return SourceRun(
+            self.source,
+            status,
+            self.start or later.start,
+            later.end or self.end,
+            later.watermark or self.watermark,
+            later.reason or self.reason,
+            self.documents + later.documents,
+            self.inserted + later.inserted,
+            self.updated + later.updated,
+            self.embedded + later.embedded,
+            self.items + later.items,
+            self.seconds + later.seconds,
+        )
+
     def line(self) -> str:
         if self.status == "idle":
             return f"{self.source}: nothing due yet"
@@ -284,3 +304,46 @@ def ingest_source(
     )
     log.info("ingest %s", run.line())
     return run
+
+
+def ingest_range(
+    store: KnowledgeStore,
+    source: Source,
+    start: datetime,
+    end: datetime,
+    redact: Redact,
+    chunk: timedelta | None = None,
+    on_chunk: Callable[[datetime, SourceRun], None] | None = None,
+) -> SourceRun:
+    """Fetch and store ``[start, end)`` of ``source`` in chunks (history import, ``vigil ingest
+    --since``). Stops at the first error. ``on_chunk(chunk_end, run)`` after each stored chunk:
+    the place to record progress, so that an interrupted import resumes there."""
+    step = max(chunk or source.config.chunk, ALIGN)
+    total = SourceRun(source.name, "no_data", start, start)
+    t = start
+    while t < end:
+        upto = min(t + step, end)
+        began = time.perf_counter()
+        fetch = safe_fetch(source, t, upto)
+        if fetch.status == "error":
+            return total.plus(SourceRun(source.name, "error", t, upto, reason=fetch.reason))
+        count, result = store_fetch(store, fetch, redact)
+        run = SourceRun(
+            source.name,
+            fetch.status,
+            t,
+            upto,
+            fetch.watermark or upto,
+            fetch.reason,
+            documents=count,
+            inserted=result.inserted if result else 0,
+            updated=result.updated if result else 0,
+            embedded=result.embedded if result else 0,
+            items=fetch.items,
+            seconds=time.perf_counter() - began,
+        )
+        total = total.plus(run)
+        if on_chunk is not None:
+            on_chunk(upto, run)
+        t = upto
+    return total
