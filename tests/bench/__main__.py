@@ -8,11 +8,12 @@ python -m tests.bench knowledge [--quick]   # one benchmark
 import sys
 from collections.abc import Callable
 
-from tests.bench import demo_world, knowledge
+from tests.bench import demo_world, knowledge, prometheus
 
 BENCHES: dict[str, Callable[[list[str]], None]] = {
     "demo_world": lambda argv: demo_world.main(),
     "knowledge": knowledge.main,
+    "prometheus": prometheus.main,
 }
 
 

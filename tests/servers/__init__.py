@@ -1,0 +1,1 @@
+"""Real local servers for integration tests (Prometheus from the Debian package)."""
