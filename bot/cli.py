@@ -101,7 +101,7 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     sources = _sources(settings) if _any_source(settings) else []
     # Prometheus also answers live questions and feeds alerts (it reads metrics at ask time)
     telemetry = next((s for s in sources if s.kind == "prometheus"), None)
-    bot = VigilApp(settings, telemetry=telemetry, sources=sources)  # type: ignore[arg-type]
+    bot = VigilApp(settings, telemetry=telemetry, sources=sources)
     if settings.env.VIGIL_CONSOLE:
         bot.hub.add_sink(console_sink())
     if not sources:
@@ -514,6 +514,54 @@ def import_prometheus(
         typer.echo(f"resuming at {resume:%Y-%m-%d %H:%M} UTC (--restart to start over)")
     progress, task = _progress(chunks(first, last, step), "prometheus")
     progress.update(task, completed=chunks(first, resume, step))
+    with progress:
+        run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
+    typer.echo(run.line())
+    raise typer.Exit(1 if run.status == "error" else 0)
+
+
+@history.command("openmetrics")
+def import_openmetrics(
+    paths: Annotated[list[str], typer.Argument(help="OpenMetrics / Prometheus text files, .gz")],
+    chunk: Annotated[str, typer.Option(help="range per pass")] = "6h",
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Metric windows from OpenMetrics files with sample timestamps (promtool's input format)."""
+    from bot.history import ImportJob, chunks, run_range_import
+    from bot.knowledge import make_redactor
+    from knowledge.ingest import ALIGN, align_down
+    from knowledge.sources.openmetrics import (
+        OpenMetricsConfig,
+        OpenMetricsHistory,
+        OpenMetricsSource,
+    )
+    from knowledge.timeparse import parse_duration
+
+    settings = _settings()
+    try:
+        step = parse_duration(chunk)
+    except ValueError as exc:
+        typer.echo(f"vigil: --chunk {chunk}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    redact = make_redactor(settings).redact
+    files = sorted(str(Path(p).resolve()) for p in paths)
+    try:
+        history = OpenMetricsHistory.from_files(files)
+    except (VigilError, OSError, ValueError) as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+    span = history.span()
+    if span is None:
+        typer.echo("vigil: no samples with timestamps in the files", err=True)
+        raise typer.Exit(1)
+    first, last = align_down(span[0]), align_down(span[1]) + ALIGN
+    job = ImportJob.open(settings.data_dir, f"openmetrics {files}", first, last, restart)
+    context = job.context("openmetrics", redact, settings.ai.analysis)
+    source = OpenMetricsSource(OpenMetricsConfig(paths=tuple(files)), context, history)
+    store = _store(settings)
+    typer.echo(f"{len(files)} file(s), samples {span[0]:%Y-%m-%d %H:%M} to {span[1]:%H:%M} UTC")
+    progress, task = _progress(chunks(first, last, step), "openmetrics")
+    progress.update(task, completed=chunks(first, job.resume_from(), step))
     with progress:
         run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
     typer.echo(run.line())

@@ -330,10 +330,16 @@ class OpenMetricsSource(Source):
     kind = "prometheus"
     Config = OpenMetricsConfig
 
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(
+        self,
+        config: SourceConfig,
+        context: SourceContext,
+        history: OpenMetricsHistory | None = None,
+    ) -> None:
+        """``history``: the files already parsed (the import reads them once for their span)."""
         super().__init__(config, context)
         self.paths: tuple[str, ...] = tuple(getattr(config, "paths", ()))
-        self._history: OpenMetricsHistory | None = None
+        self._history = history
 
     def configured(self) -> bool:
         return bool(self.paths)
@@ -365,7 +371,8 @@ class OpenMetricsSource(Source):
             return Fetch.error(str(exc))
         w0, w1 = starts[0], starts[-1] + WINDOW
         docs = history.documents(w0, w1, self.context)
-        items = sum(len(s.values) for s in history.query_range_all(w0, w1))
+        # samples in [w0, w1): query_range is inclusive at both ends, like Prometheus
+        items = sum(t < w1 for s in history.query_range_all(w0, w1) for t in s.timestamps)
         if not docs:
             return Fetch.no_data(w1, "no samples in the range")
         return Fetch(status="ok", documents=docs, watermark=w1, items=items)
