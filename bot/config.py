@@ -162,6 +162,9 @@ class DemoSettings(StrictModel):
     seed: int = 42
     speed: float = Field(default=60.0, gt=0, le=3600)
     start: datetime | None = None
+    exporter_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve the demo fleet as a Prometheus /metrics endpoint on this port (0: any free one)."""
+    exporter_host: str = "127.0.0.1"
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
 
 

@@ -78,6 +78,12 @@ async def run_demo(
             loop.add_signal_handler(sig, stop.set)
 
     await app.start()
+    exporter = None
+    if settings.ai.demo.exporter_port is not None:
+        from knowledge.sources.exporter import serve
+
+        exporter = serve(world, settings.ai.demo.exporter_host, settings.ai.demo.exporter_port)
+        log.info("the demo fleet is served for Prometheus to scrape at %s", exporter.url)
     if web:
         log.info("the web console is not part of this build; channel messages print here")
     services = len(world.services)
@@ -105,11 +111,13 @@ async def run_demo(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await app.stop()
+        if exporter is not None:
+            exporter.stop()
         world.write_ground_truth(truth)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-    incidents = sum(1 for _ in truth.open()) if truth.exists() else 0
+    incidents = len(truth.read_text().splitlines()) if truth.exists() else 0
     stdout.write(f"Demo stopped. {incidents} incident(s) of ground truth in {truth}.\n")
     stdout.flush()
     return 0

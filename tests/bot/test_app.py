@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
 
 from bot.app import VigilApp
 from bot.channels import console_sink
 from bot.config import Settings
-from bot.demo import demo_source
+from bot.demo import demo_source, run_demo
 from bot.jobs import job_table
 from bot.scheduler import JobStats
 from knowledge.demo import DemoWorld
 from knowledge.demo.world import SimClock
 from knowledge.embeddings import Embedder
 from knowledge.statefile import Watermarks
+from tests.servers.prometheus import free_port
 
 
 async def test_job_failure_and_recovery_notices_reach_the_ops_console(settings: Settings) -> None:
@@ -101,3 +109,29 @@ async def test_a_broken_store_is_reported_in_ops_and_chat_still_answers(
     assert "[#ops] I can't read the knowledge store right now" in out.getvalue()
     reply = await app.handle("help")
     assert not reply.error and "ask" in reply.text + str(reply.parts)
+
+
+async def test_the_demo_serves_its_fleet_for_a_real_prometheus_to_scrape(
+    make_settings: Callable[..., Settings], config_dir: Path, embedder: Embedder
+) -> None:
+    port = free_port()
+    path = config_dir / "ai-config.yml"
+    config = yaml.safe_load(path.read_text())
+    config["demo"].update(exporter_port=port, schedules={})
+    path.write_text(yaml.safe_dump(config))
+    settings = make_settings()
+    demo = asyncio.create_task(
+        run_demo(settings, duration=6, web=False, interactive=False, stdout=io.StringIO())
+    )
+    body = ""
+    async with httpx.AsyncClient() as client:
+        for _ in range(50):
+            try:
+                body = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    assert await demo == 0
+    assert 'latency_p95_ms{host="payments-1",service="payments"}' in body
+    with pytest.raises(httpx.TransportError):  # stopped with the demo
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
