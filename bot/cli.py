@@ -449,7 +449,7 @@ history = typer.Typer(
 app.add_typer(history, name="import-history")
 
 
-def _progress(total: int, label: str) -> tuple[Progress, TaskID]:
+def _progress(total: int | None, label: str) -> tuple[Progress, TaskID]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     progress = Progress(
@@ -566,6 +566,75 @@ def import_openmetrics(
         run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
     typer.echo(run.line())
     raise typer.Exit(1 if run.status == "error" else 0)
+
+
+@history.command("logs")
+def import_logs(
+    paths: Annotated[list[str], typer.Argument(help="log files or folders (.gz too)")],
+    service: Annotated[str | None, typer.Option(help="default: from each file's name")] = None,
+    log_format: Annotated[
+        str, typer.Option("--format", help="auto, apache, json, syslog or plain")
+    ] = "auto",
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Log patterns from files or folders, read from the start, oldest file first."""
+    from pydantic import ValidationError
+
+    from bot.history import ImportJob
+    from bot.knowledge import make_redactor
+    from knowledge.documents import EPOCH
+    from knowledge.ingest import SourceRun, store_fetch
+    from knowledge.sources.files import FilesConfig, FilesSource
+
+    settings = _settings()
+    files = sorted(str(Path(p).resolve()) for p in paths)
+    missing = [p for p in files if not Path(p).exists()]
+    if missing:
+        typer.echo(f"vigil: {missing[0]}: no such file or folder", err=True)
+        raise typer.Exit(1)
+    try:
+        config = FilesConfig.model_validate(
+            {
+                "paths": files,
+                "format": log_format,
+                "from_beginning": True,
+                "mining": settings.ai.sources.files.mining,
+                **({"service": service} if service else {}),
+            }
+        )
+    except ValidationError as exc:
+        typer.echo(f"vigil: --format {log_format}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    redact = make_redactor(settings).redact
+    job = ImportJob.open(
+        settings.data_dir, f"logs {files} {service} {log_format}", EPOCH, EPOCH, restart
+    )
+    source = FilesSource(config, job.context("files", redact, settings.ai.analysis))
+    store = _store(settings)
+    total = SourceRun("files", "no_data")
+    progress, task = _progress(None, "logs")
+    with progress:
+        for fetch in source.import_paths(files):
+            if fetch.status == "error":
+                total = total.plus(SourceRun("files", "error", reason=fetch.reason))
+                break
+            count, result = store_fetch(store, fetch, redact)
+            total = total.plus(
+                SourceRun(
+                    "files",
+                    fetch.status,
+                    watermark=fetch.watermark,
+                    documents=count,
+                    inserted=result.inserted if result else 0,
+                    updated=result.updated if result else 0,
+                    embedded=result.embedded if result else 0,
+                    items=fetch.items,
+                )
+            )
+            progress.update(task, description=f"logs: {total.items:,} lines")
+    source.close()
+    typer.echo(total.line().replace("files: ", f"logs: {len(files)} path(s), ", 1))
+    raise typer.Exit(1 if total.status == "error" else 0)
 
 
 @app.command()

@@ -8,6 +8,7 @@ starts over). An import never moves the live ingestion watermarks.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,8 +56,8 @@ class ImportJob:
     ) -> ImportJob:
         key = content_id(what, start.isoformat(), end.isoformat())[:16]
         job = cls(Path(data_dir) / IMPORTS_DIR / key, start, end)
-        if restart and job.progress_file.exists():
-            job.progress_file.unlink()
+        if restart and job.state_dir.exists():
+            shutil.rmtree(job.state_dir)  # progress and any source state of this import
         job.state_dir.mkdir(parents=True, exist_ok=True)
         if not job.progress_file.exists():
             write_json_atomic(job.progress_file, {"what": what, "done_until": None})

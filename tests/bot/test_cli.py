@@ -166,7 +166,8 @@ def test_doctor_with_nothing_configured_passes(env: dict[str, str], tmp_path: Pa
         "data dir",
         "embedding model",
         "knowledge store",
-        "Prometheus",
+        "source prometheus",
+        "source files",
         "Slack",
     ):
         assert component in result.stdout
@@ -178,9 +179,11 @@ def test_doctor_fails_for_a_configured_source_that_is_down(
     url = f"http://127.0.0.1:{_free_port()}"
     result = _vigil(["doctor", "--quick"], {**env, "PROMETHEUS_URL": url}, tmp_path)
     assert result.returncode == 1
-    row = next(line for line in result.stdout.splitlines() if "Prometheus" in line)
-    assert "failed" in row and "PROMETHEUS_URL" in row
-    assert "1 component(s) failed: Prometheus" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "source prometheus" in line)
+    assert "failed" in row and f"cannot reach Prometheus at {url}" in row
+    assert "PROMETHEUS_URL" in row
+    assert "1 component(s) failed: source prometheus" in result.stdout
+    assert "source jaeger" in result.stdout  # every source has a row, configured or not
 
 
 def test_doctor_checks_slack_against_the_web_api(env: dict[str, str], tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ stopped, and ``--restart`` starts over."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,37 @@ def test_openmetrics_import_then_nothing_left_to_do(
     assert second.exit_code == 0 and "0 documents" in last_line(second.output)
     missing = cli.invoke(app, ["import-history", "openmetrics", str(tmp_path / "nope.om")])
     assert missing.exit_code == 1 and "nope.om" in missing.output
+
+
+def test_log_import_from_a_folder_and_a_gz_file_resumes_and_restarts(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    lines = []
+    for i in range(600):
+        ts = (start + timedelta(seconds=3 * i)).isoformat()
+        if i % 10 == 0:
+            msg = f"HikariPool-1 - Connection is not available, request timed out after {i}ms"
+            lines.append(json.dumps({"ts": ts, "level": "ERROR", "msg": msg}))
+        else:
+            lines.append(json.dumps({"ts": ts, "level": "INFO", "msg": f"charge {i} ok"}))
+    (folder / "payments.log").write_text("\n".join(lines[300:]) + "\n")
+    with gzip.open(folder / "payments.log.1.gz", "wt") as old:
+        old.write("\n".join(lines[:300]) + "\n")
+    first = cli.invoke(app, ["import-history", "logs", str(folder)])
+    assert first.exit_code == 0, first.output
+    line = [x for x in first.output.splitlines() if x.startswith("logs: ")][-1]
+    assert line.startswith("logs: 1 path(s), ") and "600 items read" in line
+    found = json.loads(
+        cli.invoke(app, ["kb", "search", "connection pool timed out", "--json"]).output
+    )
+    hits = [r for r in found if "HikariPool" in r["text"]]
+    assert hits and hits[0]["source"] == "files"
+    again = cli.invoke(app, ["import-history", "logs", str(folder)])
+    assert "0 items read" in again.output  # resumed: everything was committed
+    redo = cli.invoke(app, ["import-history", "logs", str(folder), "--restart"])
+    assert "600 items read" in redo.output and " 0 new" in redo.output.replace("(0 new", " 0 new")
+    absent = cli.invoke(app, ["import-history", "logs", str(tmp_path / "nowhere")])
+    assert absent.exit_code == 1 and "no such file or folder" in absent.output
