@@ -80,6 +80,9 @@ async def test_the_ingest_job_feeds_chat_answers_from_the_store(
         await jobs["ingest"]({"source": "demo"})  # nothing new: no range due, nothing re-ingested
         assert app.ingestion is not None and app.ingestion.watermarks.get("demo") == mark
         assert app.store is not None and app.store.count() == count
+        status = await app.handle("status")
+        ingestion = next(p.text for p in status.parts if getattr(p, "title", "") == "Ingestion")
+        assert ingestion.startswith("- demo: ok; lag ") and "2 runs" in ingestion
         assert app.store is not None and app.store.count("source = 'demo'") > 10
         a = incident.start + timedelta(minutes=5)
         b = incident.start + timedelta(minutes=20)
