@@ -162,6 +162,10 @@ class VigilScheduler:
         timeout = schedule.timeout.total_seconds()
         try:
             await asyncio.wait_for(self.jobs[schedule.job or name](schedule.args), timeout)
+        except asyncio.CancelledError:  # stop() gave up waiting for it: one line, no traceback
+            stats.last_duration_s = time.perf_counter() - began
+            log.warning("job %s cancelled after %.1fs (shutting down)", name, stats.last_duration_s)
+            return False
         except Exception as exc:  # a job must never take the process down
             stats.last_duration_s = time.perf_counter() - began
             stats.failures += 1

@@ -174,3 +174,26 @@ def test_disabled_jobs_are_not_scheduled(tmp_path: Path) -> None:
         tmp_path / "s.sqlite", {"off": every(60, enabled=False)}, {"off": Recorder().job("off")}
     )
     assert scheduler.schedules == {}
+
+
+async def test_a_job_still_running_at_stop_is_cancelled_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = Recorder()
+    scheduler = VigilScheduler(
+        tmp_path / "scheduler.sqlite",
+        {"slow": every(0.2, timeout=timedelta(seconds=60))},
+        {"slow": rec.job("slow", sleep=30)},
+    )
+    scheduler.start()
+    for _ in range(50):
+        if rec.runs.get("slow"):
+            break
+        await asyncio.sleep(0.1)
+    assert rec.runs.get("slow") == 1
+    with caplog.at_level(logging.INFO):
+        await scheduler.stop(grace_s=0.2)
+        await asyncio.sleep(0.1)  # let the cancelled job task finish
+    cancelled = [r for r in caplog.records if "cancelled after" in r.getMessage()]
+    assert len(cancelled) == 1 and cancelled[0].getMessage().startswith("job slow cancelled")
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback logged
