@@ -19,8 +19,12 @@ from bot.logging import configure_logging
 from knowledge.errors import ConfigError, QueryError, VigilError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from rich.progress import Progress, TaskID
 
+    from bot.history import ImportJob
+    from knowledge.sources.base import Redact, Source
     from knowledge.store import KnowledgeStore
 
 app = typer.Typer(
@@ -463,6 +467,29 @@ def _progress(total: int | None, label: str) -> tuple[Progress, TaskID]:
     return progress, task
 
 
+def _import_range(
+    settings: Settings,
+    source: Source,
+    job: ImportJob,
+    redact: Redact,
+    step: timedelta,
+    label: str,
+) -> None:
+    """Run a resumable range import with a progress bar, print its result line and exit."""
+    from bot.history import chunks, run_range_import
+
+    store = _store(settings)
+    resume = job.resume_from()
+    if resume > job.start:
+        typer.echo(f"resuming at {resume:%Y-%m-%d %H:%M} UTC (--restart to start over)")
+    progress, task = _progress(chunks(job.start, job.end, step), label)
+    progress.update(task, completed=chunks(job.start, resume, step))
+    with progress:
+        run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
+    typer.echo(run.line())
+    raise typer.Exit(1 if run.status == "error" else 0)
+
+
 @history.command("prometheus")
 def import_prometheus(
     start: Annotated[str, typer.Option("--from", help="2026-11-01, 2026-11-01T06:00 or 30d")],
@@ -474,7 +501,7 @@ def import_prometheus(
     """Metric windows from a Prometheus server over a date range, in chunked range queries."""
     from datetime import UTC, datetime
 
-    from bot.history import ImportJob, chunks, parse_when, run_range_import
+    from bot.history import ImportJob, parse_when
     from bot.knowledge import make_redactor
     from knowledge.ingest import align_down
     from knowledge.sources.prometheus import PrometheusSource
@@ -508,16 +535,7 @@ def import_prometheus(
     if not ok:
         typer.echo(f"vigil: Prometheus: {reason}", err=True)
         raise typer.Exit(1)
-    store = _store(settings)
-    resume = job.resume_from()
-    if resume > first:
-        typer.echo(f"resuming at {resume:%Y-%m-%d %H:%M} UTC (--restart to start over)")
-    progress, task = _progress(chunks(first, last, step), "prometheus")
-    progress.update(task, completed=chunks(first, resume, step))
-    with progress:
-        run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
-    typer.echo(run.line())
-    raise typer.Exit(1 if run.status == "error" else 0)
+    _import_range(settings, source, job, redact, step, "prometheus")
 
 
 @history.command("openmetrics")
@@ -527,7 +545,7 @@ def import_openmetrics(
     restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
 ) -> None:
     """Metric windows from OpenMetrics files with sample timestamps (promtool's input format)."""
-    from bot.history import ImportJob, chunks, run_range_import
+    from bot.history import ImportJob
     from bot.knowledge import make_redactor
     from knowledge.ingest import ALIGN, align_down
     from knowledge.sources.openmetrics import (
@@ -558,14 +576,8 @@ def import_openmetrics(
     job = ImportJob.open(settings.data_dir, f"openmetrics {files}", first, last, restart)
     context = job.context("openmetrics", redact, settings.ai.analysis)
     source = OpenMetricsSource(OpenMetricsConfig(paths=tuple(files)), context, history)
-    store = _store(settings)
     typer.echo(f"{len(files)} file(s), samples {span[0]:%Y-%m-%d %H:%M} to {span[1]:%H:%M} UTC")
-    progress, task = _progress(chunks(first, last, step), "openmetrics")
-    progress.update(task, completed=chunks(first, job.resume_from(), step))
-    with progress:
-        run = run_range_import(store, source, job, redact, step, lambda *_: progress.advance(task))
-    typer.echo(run.line())
-    raise typer.Exit(1 if run.status == "error" else 0)
+    _import_range(settings, source, job, redact, step, "openmetrics")
 
 
 @history.command("logs")
@@ -618,19 +630,7 @@ def import_logs(
             if fetch.status == "error":
                 total = total.plus(SourceRun("files", "error", reason=fetch.reason))
                 break
-            count, result = store_fetch(store, fetch, redact)
-            total = total.plus(
-                SourceRun(
-                    "files",
-                    fetch.status,
-                    watermark=fetch.watermark,
-                    documents=count,
-                    inserted=result.inserted if result else 0,
-                    updated=result.updated if result else 0,
-                    embedded=result.embedded if result else 0,
-                    items=fetch.items,
-                )
-            )
+            total = total.plus(store_fetch(store, "files", fetch, redact))
             progress.update(task, description=f"logs: {total.items:,} lines")
     source.close()
     typer.echo(total.line().replace("files: ", f"logs: {len(files)} path(s), ", 1))

@@ -241,17 +241,38 @@ def plan_range(
 
 
 def store_fetch(
-    store: KnowledgeStore, fetch: Fetch, redact: Redact
-) -> tuple[int, UpsertResult | None]:
-    """Redact and upsert the documents of ``fetch``; then let the source commit its state."""
-    result = None
+    store: KnowledgeStore,
+    name: str,
+    fetch: Fetch,
+    redact: Redact,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    began: float | None = None,
+) -> SourceRun:
+    """Redact and upsert the documents of ``fetch``, then let the source commit its state.
+    Returns the run: counts, and ``seconds`` since ``began`` (a ``time.perf_counter()``)."""
+    began = time.perf_counter() if began is None else began
+    result = UpsertResult(0, 0, 0, 0)
     if fetch.documents:
         docs = [redacted(d, redact) for d in fetch.documents]
         texts = [redact(t) for t in fetch.vectors_from] if fetch.vectors_from else None
         result = store.upsert(docs, embed_texts=texts)
     if fetch.commit is not None:
         fetch.commit()
-    return len(fetch.documents), result
+    return SourceRun(
+        name,
+        fetch.status,
+        start,
+        end,
+        fetch.watermark if fetch.watermark is not None else end,
+        fetch.reason,
+        documents=len(fetch.documents),
+        inserted=result.inserted,
+        updated=result.updated,
+        embedded=result.embedded,
+        items=fetch.items,
+        seconds=time.perf_counter() - began,
+    )
 
 
 def ingest_source(
@@ -283,25 +304,11 @@ def ingest_source(
             items=fetch.items,
             seconds=time.perf_counter() - began,
         )
-    count, result = store_fetch(store, fetch, redact)
-    mark = fetch.watermark if fetch.watermark is not None else end
+    run = store_fetch(store, source.name, fetch, redact, start, end, began)
     previous = watermarks.get(source.name)
-    if previous is None or mark > previous:
-        watermarks.set(source.name, mark)
-    run = SourceRun(
-        source.name,
-        fetch.status,
-        start,
-        end,
-        watermarks.get(source.name),
-        fetch.reason,
-        documents=count,
-        inserted=result.inserted if result else 0,
-        updated=result.updated if result else 0,
-        embedded=result.embedded if result else 0,
-        items=fetch.items,
-        seconds=time.perf_counter() - began,
-    )
+    if run.watermark is not None and (previous is None or run.watermark > previous):
+        watermarks.set(source.name, run.watermark)
+    run = replace(run, watermark=watermarks.get(source.name))
     log.info("ingest %s", run.line())
     return run
 
@@ -327,21 +334,7 @@ def ingest_range(
         fetch = safe_fetch(source, t, upto)
         if fetch.status == "error":
             return total.plus(SourceRun(source.name, "error", t, upto, reason=fetch.reason))
-        count, result = store_fetch(store, fetch, redact)
-        run = SourceRun(
-            source.name,
-            fetch.status,
-            t,
-            upto,
-            fetch.watermark or upto,
-            fetch.reason,
-            documents=count,
-            inserted=result.inserted if result else 0,
-            updated=result.updated if result else 0,
-            embedded=result.embedded if result else 0,
-            items=fetch.items,
-            seconds=time.perf_counter() - began,
-        )
+        run = store_fetch(store, source.name, fetch, redact, t, upto, began)
         total = total.plus(run)
         if on_chunk is not None:
             on_chunk(upto, run)

@@ -42,6 +42,7 @@ from drain3.drain import Drain, LogCluster
 from knowledge.config import StrictModel
 from knowledge.documents import Document, content_id
 from knowledge.sources.base import Duration, Redact
+from knowledge.statefile import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ class LogMiner:
         if extra is not None:
             self.extra = dict(extra)
         data = _encode(self._snapshot())
-        atomic_write(self.path, data)
+        write_bytes_atomic(self.path, data)
         self._saved = data
 
     def rollback(self) -> None:
@@ -515,28 +516,6 @@ def _severity(stats: _Stats, critical_count: int) -> str:
 
 
 # ----------------------------------------------------------------------------- persistence
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never a mix:
-    a temporary file beside it, fsync, rename over, fsync of the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _encode(state: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import Settings, load_settings
 from knowledge.embeddings import Embedder
+from tests.servers.prometheus import prometheus_server  # noqa: F401 (a real Prometheus, per module)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

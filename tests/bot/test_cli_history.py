@@ -6,37 +6,14 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.history import IMPORTS_DIR
-from knowledge.embeddings import Embedder
-from tests.servers.prometheus import MISSING, PrometheusServer, spike_history, spike_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    if MISSING:
-        pytest.skip(MISSING)
-    with spike_server(tmp_path_factory.mktemp("prometheus")) as running:
-        yield running
-
-
-@pytest.fixture
-def cli(
-    config_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    embedder: Embedder,
-) -> CliRunner:  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("VIGIL_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("VIGIL_CONFIG_DIR", str(config_dir))
-    monkeypatch.delenv("PROMETHEUS_URL", raising=False)
-    return CliRunner()
+from tests.servers.prometheus import PrometheusServer, spike_history
 
 
 def last_line(output: str) -> str:
@@ -51,11 +28,11 @@ def progress_file(data_dir: Path) -> Path:
 
 
 def test_prometheus_import_in_chunks_resumes_and_restarts(
-    cli: CliRunner, server: PrometheusServer, data_dir: Path
+    cli: CliRunner, prometheus_server: PrometheusServer, data_dir: Path
 ) -> None:
-    history = server.history
+    history = prometheus_server.history
     args = [
-        "import-history", "prometheus", "--url", server.url, "--chunk", "1h",
+        "import-history", "prometheus", "--url", prometheus_server.url, "--chunk", "1h",
         "--from", history.start.isoformat(), "--to", history.end.isoformat(),
     ]  # fmt: skip
     first = cli.invoke(app, args)

@@ -7,35 +7,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from knowledge.embeddings import Embedder
-
-
-@pytest.fixture
-def cli(
-    config_dir: Path,
-    data_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    embedder: Embedder,
-) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("VIGIL_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("VIGIL_CONFIG_DIR", str(config_dir))
-    for key in (
-        "OLLAMA_HOST",
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "PROMETHEUS_URL",
-        "ELASTICSEARCH_URL",
-        "JAEGER_URL",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    return CliRunner()
 
 
 def add_deploys_source(config_dir: Path, log: Path) -> None:

@@ -6,27 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from knowledge.embeddings import Embedder
-
-
-@pytest.fixture
-def cli(
-    config_dir: Path,
-    data_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    embedder: Embedder,
-) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("VIGIL_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("VIGIL_CONFIG_DIR", str(config_dir))
-    for key in ("OLLAMA_HOST", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(key, raising=False)
-    return CliRunner()
 
 
 def test_add_runbooks_then_stats_search_and_ask(cli: CliRunner, config_dir: Path) -> None:

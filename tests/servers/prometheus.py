@@ -280,8 +280,9 @@ def spike_server(workdir: Path) -> Iterator[PrometheusServer]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    """``spike_server`` once per test module; skips when Prometheus is not installed."""
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """``spike_server`` once per test module that imports this fixture; skips when Prometheus
+    is not installed."""
     if MISSING:
         pytest.skip(MISSING)
     with spike_server(tmp_path_factory.mktemp("prometheus")) as server:

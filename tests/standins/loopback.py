@@ -3,6 +3,7 @@ quiet, and a server on an ephemeral 127.0.0.1 port run in a daemon thread."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -26,12 +27,35 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A server that does not print a traceback when a client hangs up or fails a handshake."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 @contextmanager
-def run(stand_in: Any, handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[Any]:
+def run(
+    stand_in: Any,
+    handler: type[BaseHTTPRequestHandler],
+    path: str = "",
+    tls: tuple[str, str] | None = None,
+) -> Iterator[Any]:
     """Serve ``handler`` until the block ends; ``stand_in.url`` is set to the base URL plus
-    ``path``, and ``stand_in.stopping`` is set before shutdown."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    ``path``, and ``stand_in.stopping`` is set before shutdown. ``tls``: (certfile, keyfile)
+    to serve HTTPS."""
+    server = QuietServer(("127.0.0.1", 0), handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        # the handshake happens in the handler's thread; a client that refuses the
+        # certificate fails there quietly
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        scheme = "https"
+    stand_in.url = f"{scheme}://127.0.0.1:{server.server_address[1]}{path}"
     # a short poll interval keeps shutdown (every test's teardown) quick
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -43,3 +67,4 @@ def run(stand_in: Any, handler: type[BaseHTTPRequestHandler], path: str = "") ->
         stand_in.stopping.set()
         server.shutdown()
         server.server_close()
+        thread.join(timeout=5)

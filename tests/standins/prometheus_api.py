@@ -9,16 +9,14 @@ does, so the real ``PrometheusConnect`` talks to it unmodified. Optional TLS (``
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.standins.loopback import QuietHandler
+from tests.standins.loopback import QuietHandler, run
 
 
 @dataclass
@@ -86,11 +84,6 @@ def _handler(stand_in: PrometheusStandIn) -> type[QuietHandler]:
     return Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 @contextmanager
 def prometheus_api(
     stand_in: PrometheusStandIn | None = None,
@@ -99,26 +92,6 @@ def prometheus_api(
 ) -> Iterator[PrometheusStandIn]:
     """Serve the stand-in on an ephemeral 127.0.0.1 port (HTTPS with ``certfile``)."""
     stand_in = stand_in or PrometheusStandIn()
-    server = _QuietServer(("127.0.0.1", 0), _handler(stand_in))
-    scheme = "http"
-    if certfile and keyfile:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(certfile, keyfile)
-        # the handshake happens in the handler's thread; a client that refuses the
-        # certificate fails there quietly
-        server.socket = context.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        scheme = "https"
-    stand_in.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    tls = (certfile, keyfile) if certfile and keyfile else None
+    with run(stand_in, _handler(stand_in), tls=tls):
         yield stand_in
-    finally:
-        stand_in.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -27,7 +27,7 @@ from knowledge.sources.base import SourceContext, safe_fetch
 from knowledge.sources.exporter import serve
 from knowledge.sources.prometheus import PrometheusConfig, PrometheusSource, PromQuery
 from knowledge.sources.registry import with_env
-from tests.servers.prometheus import MISSING, PrometheusServer, free_port, spike_server
+from tests.servers.prometheus import PrometheusServer, free_port
 from tests.standins.prometheus_api import PrometheusStandIn, prometheus_api
 
 ANALYSIS = AnalysisConfig(
@@ -51,18 +51,9 @@ def make_source(tmp_path: Path, **config: Any) -> PrometheusSource:
     return PrometheusSource(PrometheusConfig(**config), context)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    """One real Prometheus for this module (see ``tests.servers.prometheus``)."""
-    if MISSING:
-        pytest.skip(MISSING)
-    with spike_server(tmp_path_factory.mktemp("prometheus")) as running:
-        yield running
-
-
 @pytest.fixture
-def source(server: PrometheusServer, tmp_path: Path) -> Iterator[PrometheusSource]:
-    src = make_source(tmp_path, url=server.url)
+def source(prometheus_server: PrometheusServer, tmp_path: Path) -> Iterator[PrometheusSource]:
+    src = make_source(tmp_path, url=prometheus_server.url)
     yield src
     src.close()
 
@@ -93,9 +84,9 @@ def test_health_of_a_closed_port_says_what_to_check(tmp_path: Path) -> None:
 
 
 def test_fetch_of_the_backfilled_range_reports_the_spike(
-    server: PrometheusServer, source: PrometheusSource
+    prometheus_server: PrometheusServer, source: PrometheusSource
 ) -> None:
-    history = server.history
+    history = prometheus_server.history
     assert history is not None
     start = history.spike_start - timedelta(minutes=15)
     end = history.spike_end + timedelta(minutes=15)
@@ -131,9 +122,11 @@ def test_fetch_of_the_backfilled_range_reports_the_spike(
     assert "shop-1" in services[spike_windows[0]].text
 
 
-def test_a_refetch_gives_the_same_ids(source: PrometheusSource, server: PrometheusServer) -> None:
-    assert server.history is not None
-    start = server.history.spike_start
+def test_a_refetch_gives_the_same_ids(
+    source: PrometheusSource, prometheus_server: PrometheusServer
+) -> None:
+    assert prometheus_server.history is not None
+    start = prometheus_server.history.spike_start
     first = source.fetch(start, start + timedelta(minutes=20))
     again = source.fetch(start, start + timedelta(minutes=20))
     windows_of = [{d.id: d.text for d in f.documents if d.kind == "metric_window"}
@@ -143,19 +136,21 @@ def test_a_refetch_gives_the_same_ids(source: PrometheusSource, server: Promethe
 
 
 def test_an_unaligned_range_stops_at_the_last_whole_window(
-    source: PrometheusSource, server: PrometheusServer
+    source: PrometheusSource, prometheus_server: PrometheusServer
 ) -> None:
-    assert server.history is not None
-    start = server.history.spike_start + timedelta(minutes=1, seconds=30)
+    assert prometheus_server.history is not None
+    start = prometheus_server.history.spike_start + timedelta(minutes=1, seconds=30)
     fetched = source.fetch(start, start + timedelta(minutes=12))
-    assert fetched.watermark == server.history.spike_start + timedelta(minutes=10)
+    assert fetched.watermark == prometheus_server.history.spike_start + timedelta(minutes=10)
     short = source.fetch(start, start + timedelta(minutes=2))
     assert short.status == "no_data" and short.watermark is None
 
 
-def test_alerts_and_rule_states(source: PrometheusSource, server: PrometheusServer) -> None:
-    server.wait_until(
-        lambda: server.api("/api/v1/alerts")["alerts"], what="the always-firing alert"
+def test_alerts_and_rule_states(
+    source: PrometheusSource, prometheus_server: PrometheusServer
+) -> None:
+    prometheus_server.wait_until(
+        lambda: prometheus_server.api("/api/v1/alerts")["alerts"], what="the always-firing alert"
     )
     docs = source.alert_documents(datetime.now(UTC))
     alerts = [d for d in docs if d.title == "alert VigilTestAlwaysFiring"]
@@ -169,15 +164,17 @@ def test_alerts_and_rule_states(source: PrometheusSource, server: PrometheusServ
     assert rules["alert rule ShopLatencyHigh"].payload["state"] == "inactive"
     assert "for 60s" in rules["alert rule ShopLatencyHigh"].text
     # a fetch carries them too, with the same ids each time
-    assert server.history is not None
-    start = server.history.spike_start
+    assert prometheus_server.history is not None
+    start = prometheus_server.history.spike_start
     ids = [{d.id for d in source.fetch(start, start + timedelta(minutes=5)).documents
             if d.kind == "alert"} for _ in range(2)]  # fmt: skip
     assert ids[0] == ids[1] and len(ids[0]) == 3
 
 
-def test_query_range_and_frame(source: PrometheusSource, server: PrometheusServer) -> None:
-    history = server.history
+def test_query_range_and_frame(
+    source: PrometheusSource, prometheus_server: PrometheusServer
+) -> None:
+    history = prometheus_server.history
     assert history is not None
     t0, t1 = history.spike_start, history.spike_start + timedelta(minutes=9)
     series = source.query_range("latency_p95_ms", t0, t1, host="shop-1")
@@ -196,8 +193,10 @@ def test_query_range_and_frame(source: PrometheusSource, server: PrometheusServe
     assert source.metric_names()[0] == "cpu_usage" and source.unit("error_rate") == "%"
 
 
-def test_the_demo_exporter_is_scraped(source: PrometheusSource, server: PrometheusServer) -> None:
-    server.wait_scraped("latency_p95_ms")
+def test_the_demo_exporter_is_scraped(
+    source: PrometheusSource, prometheus_server: PrometheusServer
+) -> None:
+    prometheus_server.wait_scraped("latency_p95_ms")
     hosts = source.hosts()
     assert {("checkout", "checkout-1"), ("batch", "conductor-3")} <= set(hosts)
     now = datetime.now(UTC) + timedelta(seconds=2)  # query times are rounded to the second
@@ -208,18 +207,22 @@ def test_the_demo_exporter_is_scraped(source: PrometheusSource, server: Promethe
 
 
 def test_a_rejected_query_is_an_error_that_names_it(
-    server: PrometheusServer, tmp_path: Path
+    prometheus_server: PrometheusServer, tmp_path: Path
 ) -> None:
-    src = make_source(tmp_path, url=server.url, queries=[{"name": "broken", "promql": "rate("}])
+    src = make_source(
+        tmp_path, url=prometheus_server.url, queries=[{"name": "broken", "promql": "rate("}]
+    )
     fetched = safe_fetch(src, datetime.now(UTC) - timedelta(minutes=10), datetime.now(UTC))
     assert fetched.status == "error" and fetched.watermark is None
     assert "'broken'" in fetched.reason and "sources.prometheus.queries" in fetched.reason
 
 
-def test_no_series_is_no_data_with_progress(server: PrometheusServer, tmp_path: Path) -> None:
-    src = make_source(tmp_path, url=server.url, queries=SHOP, alerts=False)
-    assert server.history is not None
-    end = server.history.start - timedelta(hours=2)
+def test_no_series_is_no_data_with_progress(
+    prometheus_server: PrometheusServer, tmp_path: Path
+) -> None:
+    src = make_source(tmp_path, url=prometheus_server.url, queries=SHOP, alerts=False)
+    assert prometheus_server.history is not None
+    end = prometheus_server.history.start - timedelta(hours=2)
     fetched = src.fetch(end - timedelta(minutes=30), end)
     assert fetched.status == "no_data" and fetched.watermark == end and not fetched.documents
 
