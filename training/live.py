@@ -1,0 +1,236 @@
+"""Live detection: score the newest window of every (service, host) from a telemetry reader with
+the promoted anomaly model, and describe what is anomalous in facts a chat message can show."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from knowledge.sources.base import TelemetryReader
+from training.explain import Fact, sentence
+from training.features import Baseline
+from training.model import AnomalyModel, Scored
+
+
+@dataclass(frozen=True)
+class MetricFact:
+    """One metric's part in a detection: its value against its normal, in sigmas, and its share
+    of the model's decision (0..1 over the metrics shown)."""
+
+    metric: str
+    value: float
+    normal: float
+    sigma: float
+    unit: str = ""
+    share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One (service, host) the model finds anomalous now."""
+
+    service: str
+    host: str
+    anomaly_type: str
+    severity: str  # "warning" | "critical"
+    score: float  # 0..1
+    confidence: float  # confidence in ``anomaly_type``, 0..1
+    at: datetime  # the newest row scored
+    since: datetime  # the first anomalous row of the current run
+    top: tuple[MetricFact, ...]
+    sentence: str
+    frame: pd.DataFrame = field(repr=False, compare=False)  # ``ts`` + metric columns
+    band: dict[str, tuple[pd.Series, pd.Series]] = field(
+        default_factory=dict, repr=False, compare=False
+    )  # per metric: (low, high) of its normal band, aligned with ``frame``
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.host, self.anomaly_type)
+
+
+class LiveScorer:
+    """Scores the newest rows of every (service, host) the reader knows, with the model that
+    ``model_source`` returns now (the promoted one: a newly promoted model is used at the next
+    run). Each host's baseline is fitted on its own recent history (``history`` before the
+    scored ``window``) and refitted every ``refit``."""
+
+    def __init__(
+        self,
+        model_source: Callable[[], AnomalyModel | None],
+        reader: TelemetryReader,
+        *,
+        history: timedelta = timedelta(hours=6),
+        window: timedelta = timedelta(minutes=15),
+        chart_span: timedelta = timedelta(hours=2),
+        refit: timedelta = timedelta(minutes=30),
+        step_s: int = 60,
+    ) -> None:
+        self.model_source = model_source
+        self.reader = reader
+        self.history = history
+        self.window = window
+        self.chart_span = chart_span
+        self.refit = refit
+        self.step_s = step_s
+        self._baselines: dict[tuple[str, str], tuple[datetime, int, Baseline]] = {}
+
+    def detect(self, now: datetime) -> list[Detection]:
+        model = self.model_source()
+        if model is None:
+            return []
+        frames = host_frames(self.reader, now - self.history - self.window, now, self.step_s)
+        found = []
+        for (service, host), frame in frames.items():
+            detection = self._detect_one(model, service, host, frame, now)
+            if detection is not None:
+                found.append(detection)
+        return found
+
+    def _detect_one(
+        self, model: AnomalyModel, service: str, host: str, frame: pd.DataFrame, now: datetime
+    ) -> Detection | None:
+        recent = frame[frame["ts"] > now - self.window]
+        older = frame[frame["ts"] <= now - self.window]
+        min_rows = max(30, max(model.config.windows) // 4)
+        if recent.empty or len(older) < min_rows:
+            return None
+        metrics = [c for c in frame.columns if c != "ts"]
+        baseline = self._baseline(model, (service, host), older[metrics], now)
+        if baseline is None:
+            return None
+        scored = model.score(recent[metrics], baseline, explain="flagged")
+        last = len(recent) - 1
+        if not scored.is_anomaly[last]:
+            return None
+        run = last
+        while run > 0 and scored.is_anomaly[run - 1]:
+            run -= 1
+        stamps = list(recent["ts"])
+        facts = self._facts(scored, recent, metrics, baseline, last)
+        anomaly_type = scored.anomaly_type[last] or "unknown"
+        confidence = float(scored.type_confidence[last])
+        lasting = [_lasting(scored, f, last, self.step_s) for f in facts]
+        text = sentence(
+            [
+                Fact(f.metric, f.value, f.normal, f.sigma, f.unit, d)
+                for f, d in zip(facts, lasting, strict=True)
+            ],
+            where=host,
+            anomaly_type=anomaly_type,
+            confidence=confidence,
+        )
+        chart = frame[frame["ts"] > now - self.chart_span].reset_index(drop=True)
+        return Detection(
+            service=service,
+            host=host,
+            anomaly_type=anomaly_type,
+            severity=scored.severity[last] if scored.severity[last] != "none" else "warning",
+            score=float(scored.score[last]),
+            confidence=confidence,
+            at=stamps[last],
+            since=stamps[run],
+            top=tuple(facts),
+            sentence=text,
+            frame=chart,
+            band=_band(baseline, chart, [f.metric for f in facts]),
+        )
+
+    def _baseline(
+        self, model: AnomalyModel, key: tuple[str, str], history: pd.DataFrame, now: datetime
+    ) -> Baseline | None:
+        cached = self._baselines.get(key)
+        fresh = cached is not None and now - cached[0] < self.refit
+        if cached and fresh and cached[2].columns == tuple(history.columns):
+            return cached[2]
+        try:
+            baseline = model.fit_baseline(history)
+        except ValueError:
+            return None
+        self._baselines[key] = (now, id(model), baseline)
+        return baseline
+
+    def _facts(
+        self,
+        scored: Scored,
+        recent: pd.DataFrame,
+        metrics: list[str],
+        baseline: Baseline,
+        row: int,
+        limit: int = 3,
+    ) -> list[MetricFact]:
+        contributions = scored.contributions
+        shares = contributions[row] if contributions is not None else np.zeros(len(metrics))
+        shares = np.nan_to_num(shares, nan=0.0)
+        total = shares.sum() or 1.0
+        out = []
+        for name in scored.top_metrics[row][:limit]:
+            i = metrics.index(name)
+            out.append(
+                MetricFact(
+                    metric=name,
+                    value=float(recent[name].iloc[row]),
+                    normal=float(baseline.median[i]),
+                    sigma=float(scored.z[row, i]),
+                    unit=self.reader.unit(name),
+                    share=float(shares[i] / total),
+                )
+            )
+        return out
+
+
+def host_frames(
+    reader: TelemetryReader, start: datetime, end: datetime, step_s: int
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """One frame per (service, host): ``ts`` plus a column per metric the host has, on a regular
+    grid; short gaps are filled forward, metrics with no data are dropped."""
+    rows: dict[tuple[str, str], dict[str, pd.Series]] = {}
+    for metric in reader.metric_names():
+        for series in reader.query_range(metric, start, end, step_s):
+            if not series.values:
+                continue
+            key = (series.service, series.host)
+            values = pd.Series(series.values, index=pd.DatetimeIndex(series.timestamps))
+            current = rows.setdefault(key, {})
+            if metric in current:  # several series per host (e.g. disks): keep the largest
+                values = pd.concat([current[metric], values], axis=1).max(axis=1)
+            current[metric] = values
+    frames = {}
+    for key, columns in rows.items():
+        frame = pd.DataFrame(columns).sort_index()
+        frame = frame[~frame.index.duplicated()].ffill(limit=5).dropna(axis=1, how="all").dropna()
+        if frame.empty:
+            continue
+        frame.index.name = "ts"
+        frames[key] = frame.reset_index()
+    return frames
+
+
+def _lasting(scored: Scored, fact: MetricFact, row: int, step_s: int) -> timedelta:
+    """How long the metric has been more than 2 sigmas off, up to ``row``."""
+    i = scored.columns.index(fact.metric)
+    k = row
+    while k >= 0 and abs(scored.z[k, i]) > 2.0:
+        k -= 1
+    return timedelta(seconds=(row - k) * step_s)
+
+
+def _band(
+    baseline: Baseline, frame: pd.DataFrame, metrics: list[str]
+) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """The normal band per metric: the baseline's median +- 3 robust sigmas, within the
+    history's 1st-99th percentiles widened by that margin."""
+    out = {}
+    for name in metrics:
+        i = baseline.columns.index(name)
+        low = baseline.median[i] - 3 * baseline.scale[i]
+        high = baseline.median[i] + 3 * baseline.scale[i]
+        out[name] = (
+            pd.Series(low, index=frame.index, dtype=float),
+            pd.Series(high, index=frame.index, dtype=float),
+        )
+    return out
