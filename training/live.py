@@ -56,15 +56,16 @@ class Detection:
 class LiveScorer:
     """Scores the newest rows of every (service, host) the reader knows, with the model that
     ``model_source`` returns now (the promoted one: a newly promoted model is used at the next
-    run). Each host's baseline is fitted on its own recent history (``history`` before the
-    scored ``window``) and refitted every ``refit``."""
+    run). Each host's baseline is fitted on its own history (a day by default, so that daily
+    cycles are normal) and refitted every ``refit``; between refits a run reads only the scored
+    ``window`` plus the rows the longest feature window needs."""
 
     def __init__(
         self,
         model_source: Callable[[], AnomalyModel | None],
         reader: TelemetryReader,
         *,
-        history: timedelta = timedelta(hours=6),
+        history: timedelta = timedelta(hours=24),
         window: timedelta = timedelta(minutes=15),
         chart_span: timedelta = timedelta(hours=2),
         refit: timedelta = timedelta(minutes=30),
@@ -83,27 +84,69 @@ class LiveScorer:
         model = self.model_source()
         if model is None:
             return []
-        frames = host_frames(self.reader, now - self.history - self.window, now, self.step_s)
+        warm = timedelta(seconds=self.step_s * max(model.config.windows))
+        frames = host_frames(self.reader, now - warm - self.window, now, self.step_s)
+        self._refit_stale(model, frames, now)
         found = []
-        for (service, host), frame in frames.items():
-            detection = self._detect_one(model, service, host, frame, now)
+        for key, frame in frames.items():
+            baseline = self._fresh(model, key, frame, now)
+            if baseline is None:
+                continue
+            detection = self._detect_one(model, key, frame, baseline, now)
             if detection is not None:
                 found.append(detection)
         return found
 
-    def _detect_one(
-        self, model: AnomalyModel, service: str, host: str, frame: pd.DataFrame, now: datetime
-    ) -> Detection | None:
-        recent = frame[frame["ts"] > now - self.window]
-        older = frame[frame["ts"] <= now - self.window]
+    def _fresh(
+        self, model: AnomalyModel, key: tuple[str, str], frame: pd.DataFrame, now: datetime
+    ) -> Baseline | None:
+        cached = self._baselines.get(key)
+        columns = tuple(c for c in frame.columns if c != "ts")
+        if cached is None or cached[1] != id(model) or cached[2].columns != columns:
+            return None
+        return cached[2] if now - cached[0] < self.refit else None
+
+    def _refit_stale(
+        self, model: AnomalyModel, frames: dict[tuple[str, str], pd.DataFrame], now: datetime
+    ) -> None:
+        """Refit the baselines that are missing, old, or for another model or column set, from
+        one read of the whole history."""
+        stale = [k for k, f in frames.items() if self._fresh(model, k, f, now) is None]
+        if not stale:
+            return
+        history = host_frames(self.reader, now - self.history, now - self.window, self.step_s)
         min_rows = max(30, max(model.config.windows) // 4)
-        if recent.empty or len(older) < min_rows:
+        for key in stale:
+            past = history.get(key)
+            columns = [c for c in frames[key].columns if c != "ts"]
+            if past is None or len(past) < min_rows or not set(columns) <= set(past.columns):
+                self._baselines.pop(key, None)
+                continue
+            try:
+                baseline = model.fit_baseline(past[columns])
+            except ValueError:
+                self._baselines.pop(key, None)
+                continue
+            self._baselines[key] = (now, id(model), baseline)
+
+    def _detect_one(
+        self,
+        model: AnomalyModel,
+        key: tuple[str, str],
+        frame: pd.DataFrame,
+        baseline: Baseline,
+        now: datetime,
+    ) -> Detection | None:
+        service, host = key
+        metrics = list(baseline.columns)
+        recent_mask = (frame["ts"] > now - self.window).to_numpy()
+        if not recent_mask.any():
             return None
-        metrics = [c for c in frame.columns if c != "ts"]
-        baseline = self._baseline(model, (service, host), older[metrics], now)
-        if baseline is None:
+        scored = model.score(frame[metrics], baseline, explain="flagged")
+        if not scored.is_anomaly[-1]:
             return None
-        scored = model.score(recent[metrics], baseline, explain="flagged")
+        recent = frame[recent_mask].reset_index(drop=True)
+        scored = _tail(scored, len(frame) - len(recent))
         last = len(recent) - 1
         if not scored.is_anomaly[last]:
             return None
@@ -140,20 +183,6 @@ class LiveScorer:
             band=_band(baseline, chart, [f.metric for f in facts]),
         )
 
-    def _baseline(
-        self, model: AnomalyModel, key: tuple[str, str], history: pd.DataFrame, now: datetime
-    ) -> Baseline | None:
-        cached = self._baselines.get(key)
-        fresh = cached is not None and now - cached[0] < self.refit
-        if cached and fresh and cached[2].columns == tuple(history.columns):
-            return cached[2]
-        try:
-            baseline = model.fit_baseline(history)
-        except ValueError:
-            return None
-        self._baselines[key] = (now, id(model), baseline)
-        return baseline
-
     def _facts(
         self,
         scored: Scored,
@@ -181,6 +210,24 @@ class LiveScorer:
                 )
             )
         return out
+
+
+def _tail(scored: Scored, offset: int) -> Scored:
+    """The rows of ``scored`` from ``offset`` on."""
+    contributions = scored.contributions[offset:] if scored.contributions is not None else None
+    return Scored(
+        columns=scored.columns,
+        score=scored.score[offset:],
+        margin=scored.margin[offset:],
+        is_anomaly=scored.is_anomaly[offset:],
+        top_metrics=scored.top_metrics[offset:],
+        contributions=contributions,
+        z=scored.z[offset:],
+        baseline=scored.baseline,
+        anomaly_type=scored.anomaly_type[offset:],
+        type_confidence=scored.type_confidence[offset:],
+        severity=scored.severity[offset:],
+    )
 
 
 def host_frames(
