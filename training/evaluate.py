@@ -94,8 +94,7 @@ def evaluate_smd(
         began = time.perf_counter()
         scored = model.score(data["test"], baseline, explain="all")
         scoring = time.perf_counter() - began
-        index = {c: i for i, c in enumerate(scored.columns)}
-        top = [[index[c] for c in row] for row in scored.top_metrics]
+        top = scored.order.tolist()
         own = pointwise_f1(scored.is_anomaly, data["labels"])
         best = best_f1(scored.score, data["labels"])
         rows.append(

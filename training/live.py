@@ -197,7 +197,7 @@ class LiveScorer:
         shares = np.nan_to_num(shares, nan=0.0)
         total = shares.sum() or 1.0
         out = []
-        for name in scored.top_metrics[row][:limit]:
+        for name in scored.top(row, limit):
             i = metrics.index(name)
             out.append(
                 MetricFact(
@@ -220,7 +220,7 @@ def _tail(scored: Scored, offset: int) -> Scored:
         score=scored.score[offset:],
         margin=scored.margin[offset:],
         is_anomaly=scored.is_anomaly[offset:],
-        top_metrics=scored.top_metrics[offset:],
+        order=scored.order[offset:],
         contributions=contributions,
         z=scored.z[offset:],
         baseline=scored.baseline,

@@ -70,13 +70,23 @@ class Scored:
     score: np.ndarray
     margin: np.ndarray
     is_anomaly: np.ndarray
-    top_metrics: list[list[str]]
+    order: np.ndarray  # per row, column indexes, most contributing first
     contributions: np.ndarray | None  # rows x columns; NaN rows were not explained
     z: np.ndarray  # signed sigmas against the baseline
     baseline: Baseline | None
     anomaly_type: list[str | None] = field(default_factory=list)
     type_confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
     severity: list[str] = field(default_factory=list)
+
+    def top(self, row: int, limit: int | None = None) -> list[str]:
+        """Column names of ``row``, most contributing first."""
+        return [self.columns[i] for i in self.order[row][:limit]]
+
+    @property
+    def top_metrics(self) -> list[list[str]]:
+        """Every row's ranking as names (built on demand: costly for large inputs)."""
+        names = np.asarray(self.columns, dtype=object)
+        return names[self.order].tolist()
 
 
 class AnomalyModel:
@@ -234,7 +244,7 @@ class AnomalyModel:
             score=score,
             margin=margin,
             is_anomaly=flagged,
-            top_metrics=[[columns[i] for i in order] for order in top],
+            order=top,
             contributions=contributions,
             z=dev.z,
             baseline=baseline,

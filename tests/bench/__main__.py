@@ -8,13 +8,14 @@ python -m tests.bench knowledge [--quick]   # one benchmark
 import sys
 from collections.abc import Callable
 
-from tests.bench import demo_world, knowledge, logs, prometheus
+from tests.bench import anomaly, demo_world, knowledge, logs, prometheus
 
 BENCHES: dict[str, Callable[[list[str]], None]] = {
     "demo_world": lambda argv: demo_world.main(),
     "knowledge": knowledge.main,
     "prometheus": prometheus.main,
     "logs": logs.main,
+    "anomaly": anomaly.main,
 }
 
 

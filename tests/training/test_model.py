@@ -10,29 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knowledge.telemetry import MetricSeries
+from tests.training.fleet import FrameReader, clean
 from training.evaluate import best_f1, hit_rate, pointwise_f1
 from training.live import LiveScorer
 from training.model import AnomalyModel, ModelConfig
 
-COLUMNS = ("cpu_usage", "memory_usage", "disk_usage", "load_average", "queue", "latency")
 FAST = ModelConfig(n_estimators=80, windows=(1, 5, 15, 60))
-
-
-def clean(rows: int, seed: int) -> pd.DataFrame:
-    """Normal behaviour: a daily cycle, AR(1) noise, and correlated columns."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(rows)
-    day = np.sin(2 * np.pi * t / 1440)
-    noise = np.zeros((rows, len(COLUMNS)))
-    for i in range(1, rows):
-        noise[i] = 0.7 * noise[i - 1] + rng.normal(0, 1, len(COLUMNS))
-    base = np.array([40.0, 55.0, 60.0, 2.0, 20.0, 120.0])
-    amp = np.array([15.0, 3.0, 0.5, 0.8, 6.0, 20.0])
-    scale = np.array([2.0, 0.8, 0.2, 0.15, 1.5, 6.0])
-    values = base + amp * day[:, None] + scale * noise
-    values[:, 3] += 0.02 * (values[:, 0] - 40)  # load follows cpu
-    return pd.DataFrame(values, columns=list(COLUMNS))
 
 
 @pytest.fixture(scope="module")
@@ -136,43 +119,6 @@ def test_metrics_of_the_evaluation() -> None:
     assert hit_rate(top, [(0, 2, [1, 5])]) == pytest.approx(0.5)  # k = 3: finds 1, not 5
 
 
-class FrameReader:
-    """A TelemetryReader over in-memory frames (one per host), for the live scorer."""
-
-    def __init__(self, frames: dict[tuple[str, str], pd.DataFrame], now: datetime) -> None:
-        self.frames = frames
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def hosts(self) -> list[tuple[str, str]]:
-        return list(self.frames)
-
-    def metric_names(self) -> list[str]:
-        return list(COLUMNS)
-
-    def unit(self, metric: str) -> str:
-        return "%" if metric.endswith("usage") else ""
-
-    def query_range(self, metric, start, end, step_s=60, service=None, host=None):  # type: ignore[no-untyped-def]
-        out = []
-        for (svc, h), frame in self.frames.items():
-            part = frame[(frame["ts"] >= start) & (frame["ts"] <= end)]
-            out.append(
-                MetricSeries(
-                    metric,
-                    {"service": svc, "host": h},
-                    list(part["ts"]),
-                    [float(v) for v in part[metric]],
-                )
-            )
-        return out
-
-    def logs(self, start, end, service=None, host=None):  # type: ignore[no-untyped-def]
-        return []
-
-
 def test_live_scorer_detects_the_host_that_moved(model: AnomalyModel) -> None:
     now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     stamps = [now - timedelta(minutes=m) for m in range(599, -1, -1)]
@@ -182,7 +128,7 @@ def test_live_scorer_detects_the_host_that_moved(model: AnomalyModel) -> None:
         frame.insert(0, "ts", stamps)
         frames[("shop", host)] = frame
     frames[("shop", "db-1")].loc[580:, "memory_usage"] += 25  # the last 20 minutes
-    found = LiveScorer(lambda: model, FrameReader(frames, now)).detect(now)  # type: ignore[arg-type]
+    found = LiveScorer(lambda: model, FrameReader(frames, now)).detect(now)
     assert [(d.service, d.host) for d in found] == [("shop", "db-1")]
     detection = found[0]
     assert detection.top[0].metric == "memory_usage"
@@ -190,4 +136,4 @@ def test_live_scorer_detects_the_host_that_moved(model: AnomalyModel) -> None:
     assert "memory_usage on db-1 is" in detection.sentence
     assert detection.since <= now - timedelta(minutes=10) and detection.at == now
     assert set(detection.band) == {f.metric for f in detection.top}
-    assert LiveScorer(lambda: None, FrameReader(frames, now)).detect(now) == []  # type: ignore[arg-type]
+    assert LiveScorer(lambda: None, FrameReader(frames, now)).detect(now) == []
