@@ -54,8 +54,10 @@ class Baseline:
         roll_mean, roll_std = {}, {}
         for w in windows:
             rolled = rolling_mean(z, w)
-            roll_mean[w] = rolled.mean(axis=0)
-            roll_std[w] = np.maximum(rolled.std(axis=0), 1e-3)
+            q25, q50, q75 = np.quantile(rolled, (0.25, 0.5, 0.75), axis=0)
+            roll_mean[w] = q50
+            # the interquartile range: robust to anomalies that are in the history too
+            roll_std[w] = np.maximum((q75 - q25) / 1.349, np.maximum(0.1 * q50, 1e-3))
         keep = max(windows)
         return cls(
             columns=tuple(columns),
