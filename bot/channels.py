@@ -37,7 +37,8 @@ class ChannelHub:
 
 
 def console_sink(stream: TextIO | None = None) -> Sink:
-    """Prints every channel message as ``[#channel] text`` (``VIGIL_CONSOLE=1``, the demo)."""
+    """Prints every channel message as ``[#channel] text`` (``VIGIL_CONSOLE=1``, the demo), its
+    thread replies after it as ``[#channel]   ↳ text``."""
 
     async def sink(channel: str, reply: Reply) -> None:
         out = stream or sys.stdout

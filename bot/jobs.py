@@ -21,11 +21,13 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
     """Job kind -> coroutine function taking the schedule's ``args``."""
 
     async def alerts_job(args: Mapping[str, Any]) -> None:
-        channel = str(args.get("channel") or app.settings.channels.route("alerts"))
+        """One alerts run; each message goes to its routed channel, or all of them to
+        ``args.channel`` when the schedule names one."""
+        override = str(args.get("channel") or "")
+        channel = override or app.settings.channels.route("alerts")
         request = ChatRequest(text="alerts", channel=channel, platform="scheduler", user="vigil")
-        reply = await alerts.check(request, app.deps)
-        if reply is not None:
-            await app.post(channel, reply)
+        for routed, reply in await alerts.check(request, app.deps):
+            await app.post(override or routed, reply)
 
     async def ingest_job(args: Mapping[str, Any]) -> None:
         """One ingestion run of source ``args.source`` (never raises: a failing source backs

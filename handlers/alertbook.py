@@ -1,85 +1,462 @@
-"""The state of alerts: which are firing, deduplicated per (service, host, metric), resolved
-once their metric has been back within its baseline for a while."""
+"""The state of alerts, driven by the anomaly model's detections.
+
+One ``AlertBook.update`` per alerts-job run turns the detections of that run into what changed:
+alerts that fired, escalated, reopened or resolved. The policy:
+
+- **dedupe**: one alert per (service, host, anomaly type) while it keeps being detected;
+- **escalation**: a warning becomes critical when a detection says so, or when it has been firing
+  for ``escalate_after``; an acknowledged alert escalates silently;
+- **resolution**: after ``clear_after`` without a detection for its key;
+- **cooldown**: a key detected again within ``cooldown`` of its resolution reopens the same alert
+  (counted as a flap) instead of opening a new one;
+- **mutes**: ``service[/host][:type]`` selectors with ``*`` globs; a muted alert is tracked but
+  never posted. An alert that fired while muted is posted when the mute ends and it still fires.
+
+With a ``path`` the state is written atomically after every change and read back on start, so a
+restart neither re-posts firing alerts nor forgets acknowledgements and mutes.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import logging
+import re
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from knowledge.findings import Finding
+from pydantic import field_validator
 
-AlertKey = tuple[str, str, str]
+from knowledge.config import StrictModel
+from knowledge.statefile import read_json, write_json_atomic
+from knowledge.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from training.live import Detection
+
+log = logging.getLogger(__name__)
+
+AlertKey = tuple[str, str, str]  # (service, host, anomaly_type)
+STATE_VERSION = 1
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+_TIMES = ("started", "fired_at", "last_seen", "acked_at", "resolved_at")
+
+
+class AlertPolicy(StrictModel):
+    """How alerts are deduplicated, escalated and resolved (durations accept ``"3m"``)."""
+
+    clear_after: timedelta = timedelta(minutes=3)
+    cooldown: timedelta = timedelta(minutes=10)
+    escalate_after: timedelta = timedelta(minutes=15)
+
+    @field_validator("clear_after", "cooldown", "escalate_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
+class SelectorError(ValueError):
+    """A mute selector that is not ``service[/host][:type]``."""
+
+
+_SELECTOR = re.compile(r"^(?P<service>[^/:\s]+)(?:/(?P<host>[^/:\s]+))?(?::(?P<type>[^/:\s]+))?$")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """``service[/host][:type]``, each part a glob; a missing part matches anything."""
+
+    service: str
+    host: str = "*"
+    anomaly_type: str = "*"
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        match = _SELECTOR.match(text.strip())
+        if match is None:
+            raise SelectorError(
+                f"{text.strip()!r} is not a selector: expected SERVICE[/HOST][:TYPE], "
+                "for example payments/payments-2:memory_leak or 'checkout*'"
+            )
+        return cls(match["service"], match["host"] or "*", match["type"] or "*")
+
+    def matches(self, key: AlertKey) -> bool:
+        return all(
+            fnmatch.fnmatchcase(value, pattern)
+            for value, pattern in zip(
+                key, (self.service, self.host, self.anomaly_type), strict=True
+            )
+        )
+
+    def __str__(self) -> str:
+        text = self.service
+        if self.host != "*":
+            text += f"/{self.host}"
+        if self.anomaly_type != "*":
+            text += f":{self.anomaly_type}"
+        return text
+
+
+@dataclass
+class Mute:
+    selector: Selector
+    until: datetime
+    user: str
+    created: datetime
 
 
 @dataclass
 class Alert:
+    """One alert. ``latest`` is the newest detection (not persisted: ``None`` after a restart)."""
+
     id: str
     key: AlertKey
-    first: Finding
-    latest: Finding
-    started: datetime
     severity: str
+    started: datetime  # the first anomalous row of the run that opened it
+    fired_at: datetime  # when the book opened it
+    last_seen: datetime  # the last run that detected it
+    sentence: str
+    score: float
+    peak: float
+    confidence: float
+    posted: bool = False  # its firing was posted (it was not muted then)
+    acked_by: str | None = None
+    acked_at: datetime | None = None
     resolved_at: datetime | None = None
-    last_bad: datetime | None = None
-    peak: float = float("-inf")
+    flaps: int = 0  # times it reopened within the cooldown
+    latest: Detection | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def service(self) -> str:
+        return self.key[0]
+
+    @property
+    def host(self) -> str:
+        return self.key[1]
+
+    @property
+    def anomaly_type(self) -> str:
+        return self.key[2]
+
+    @property
+    def label(self) -> str:
+        """``service/host: type``."""
+        return f"{self.service}/{self.host}: {self.anomaly_type}"
+
+    @property
+    def selector(self) -> str:
+        """The mute selector of exactly this alert's key."""
+        return f"{self.service}/{self.host}:{self.anomaly_type}"
+
+    @property
+    def flapping(self) -> bool:
+        return self.flaps > 0
 
     @property
     def duration(self) -> timedelta:
-        return (self.resolved_at or self.latest.at) - self.started
+        return (self.resolved_at or self.last_seen) - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        del data["latest"]
+        data["key"] = list(self.key)
+        for name in _TIMES:
+            value = getattr(self, name)
+            data[name] = value.isoformat() if value is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        times = {
+            name: datetime.fromisoformat(data[name]) if data.get(name) else None for name in _TIMES
+        }
+        service, host, anomaly_type = (str(part) for part in data["key"])
+        return cls(
+            id=str(data["id"]),
+            key=(service, host, anomaly_type),
+            severity=str(data["severity"]),
+            started=_required(times["started"]),
+            fired_at=_required(times["fired_at"]),
+            last_seen=_required(times["last_seen"]),
+            sentence=str(data.get("sentence", "")),
+            score=float(data.get("score", 0.0)),
+            peak=float(data.get("peak", 0.0)),
+            confidence=float(data.get("confidence", 0.0)),
+            posted=bool(data.get("posted", False)),
+            acked_by=data.get("acked_by"),
+            acked_at=times["acked_at"],
+            resolved_at=times["resolved_at"],
+            flaps=int(data.get("flaps", 0)),
+        )
+
+
+def _required(value: datetime | None) -> datetime:
+    if value is None:
+        raise ValueError("missing time")
+    return value
 
 
 @dataclass
 class AlertEvents:
+    """What one update changed, to be posted. Muted alerts never appear here."""
+
     fired: list[Alert] = field(default_factory=list)
     escalated: list[Alert] = field(default_factory=list)
+    reopened: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
 
+    @property
+    def opened(self) -> list[Alert]:
+        """Fired, reopened and escalated: the alerts a firing message is about."""
+        return self.fired + self.reopened + self.escalated
+
     def __bool__(self) -> bool:
-        return bool(self.fired or self.escalated or self.resolved)
+        return bool(self.fired or self.escalated or self.reopened or self.resolved)
+
+
+class UnknownAlert(KeyError):
+    """No firing alert has that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown alert"
 
 
 class AlertBook:
-    """Deduplicates findings into alerts. ``clear_after``: how long a metric must stay within its
-    baseline before its alert is resolved (hysteresis against flapping)."""
+    """Deduplicates detections into alerts; see the module docstring for the policy."""
 
-    def __init__(self, clear_after: timedelta = timedelta(minutes=3)) -> None:
-        self.clear_after = clear_after
+    def __init__(self, policy: AlertPolicy | None = None, path: Path | None = None) -> None:
+        self.policy = policy or AlertPolicy()
+        self.path = path
+        self._lock = threading.RLock()
         self._open: dict[AlertKey, Alert] = {}
+        self._recent: dict[AlertKey, Alert] = {}  # resolved, still within their cooldown
+        self._mutes: list[Mute] = []
         self._counter = 0
+        if path is not None:
+            self._load(path)
+
+    # ------------------------------------------------------------------ queries
 
     def active(self) -> list[Alert]:
-        return sorted(self._open.values(), key=lambda a: a.started)
+        """Firing alerts, oldest first (muted ones included)."""
+        with self._lock:
+            return sorted(self._open.values(), key=lambda a: (a.fired_at, _id_number(a.id)))
 
-    def update(self, findings: Iterable[Finding], now: datetime) -> AlertEvents:
-        events = AlertEvents()
-        breached = {f.key: f for f in findings if f.breached}
-        for key, finding in breached.items():
-            alert = self._open.get(key)
+    def get(self, alert_id: str) -> Alert | None:
+        with self._lock:
+            return next((a for a in self._open.values() if a.id == alert_id.strip()), None)
+
+    def mutes(self, now: datetime | None = None) -> list[Mute]:
+        """Mutes in force (at ``now`` when given)."""
+        with self._lock:
+            return [m for m in self._mutes if now is None or m.until > now]
+
+    def is_muted(self, key: AlertKey, now: datetime) -> bool:
+        with self._lock:
+            return any(m.until > now and m.selector.matches(key) for m in self._mutes)
+
+    # ------------------------------------------------------------------ the job's update
+
+    def update(self, detections: Iterable[Detection], now: datetime) -> AlertEvents:
+        """Apply one run's detections at ``now``; return what to post."""
+        with self._lock:
+            events = AlertEvents()
+            self._mutes = [m for m in self._mutes if m.until > now]
+            for key, alert in list(self._recent.items()):
+                if alert.resolved_at is None or now - alert.resolved_at > self.policy.cooldown:
+                    del self._recent[key]  # past its cooldown: a new detection is a new alert
+            seen = _worst_per_key(detections)
+            for key, detection in seen.items():
+                self._observe(key, detection, now, events)
+            for key, alert in list(self._open.items()):
+                if key not in seen:
+                    self._maybe_resolve(alert, now, events)
+            self._save()
+            return events
+
+    def _observe(self, key: AlertKey, detection: Detection, now: datetime, ev: AlertEvents) -> None:
+        muted = self.is_muted(key, now)
+        alert = self._open.get(key)
+        if alert is None and key in self._recent:
+            alert = self._recent.pop(key)
+            alert.resolved_at = None
+            alert.flaps += 1
+            self._open[key] = alert
+            self._refresh(alert, detection, now)
+            if not muted and alert.posted:
+                ev.reopened.append(alert)
+            elif not muted:
+                alert.posted = True
+                ev.fired.append(alert)
+            return
+        if alert is None:
+            self._counter += 1
+            alert = Alert(
+                id=f"a-{self._counter}",
+                key=key,
+                severity=_severity(detection.severity),
+                started=detection.since,
+                fired_at=now,
+                last_seen=now,
+                sentence=detection.sentence,
+                score=detection.score,
+                peak=detection.score,
+                confidence=detection.confidence,
+                latest=detection,
+            )
+            self._open[key] = alert
+        else:
+            escalates = self._refresh(alert, detection, now)
+            if escalates and alert.posted and not muted and alert.acked_by is None:
+                ev.escalated.append(alert)
+        if not alert.posted and not muted:
+            alert.posted = True
+            ev.fired.append(alert)
+
+    def _refresh(self, alert: Alert, detection: Detection, now: datetime) -> bool:
+        """Take in a new detection; return whether the alert escalated to critical."""
+        alert.latest = detection
+        alert.last_seen = now
+        alert.sentence = detection.sentence
+        alert.score = detection.score
+        alert.confidence = detection.confidence
+        alert.peak = max(alert.peak, detection.score)
+        wanted = _severity(detection.severity)
+        if now - alert.fired_at >= self.policy.escalate_after:
+            wanted = "critical"
+        if SEVERITY_RANK.get(wanted, 1) > SEVERITY_RANK.get(alert.severity, 1):
+            alert.severity = wanted
+            return wanted == "critical"
+        return False
+
+    def _maybe_resolve(self, alert: Alert, now: datetime, events: AlertEvents) -> None:
+        if now - alert.last_seen < self.policy.clear_after:
+            return
+        alert.resolved_at = now
+        del self._open[alert.key]
+        self._recent[alert.key] = alert
+        if alert.posted and not self.is_muted(alert.key, now):
+            events.resolved.append(alert)
+
+    # ------------------------------------------------------------------ commands
+
+    def ack(self, alert_id: str, user: str, now: datetime) -> Alert:
+        """Acknowledge a firing alert: it stays firing, but escalations are no longer posted."""
+        with self._lock:
+            alert = self.get(alert_id)
             if alert is None:
-                self._counter += 1
-                alert = Alert(
-                    id=f"alert-{self._counter}",
-                    key=key,
-                    first=finding,
-                    latest=finding,
-                    started=finding.since or finding.at,
-                    severity=finding.severity,
-                    peak=finding.peak,
+                raise UnknownAlert(self._unknown(alert_id))
+            if alert.acked_by is None:
+                alert.acked_by, alert.acked_at = user, now
+                self._save()
+            return alert
+
+    def mute(self, selector: str | Selector, until: datetime, user: str, now: datetime) -> Mute:
+        """Mute every key ``selector`` matches until ``until`` (replacing a mute of the same
+        selector). Raises ``SelectorError`` on a bad selector."""
+        parsed = selector if isinstance(selector, Selector) else Selector.parse(selector)
+        with self._lock:
+            self._mutes = [m for m in self._mutes if m.selector != parsed and m.until > now]
+            mute = Mute(parsed, until, user, now)
+            self._mutes.append(mute)
+            self._save()
+            return mute
+
+    def unmute(self, selector: str | Selector) -> list[Mute]:
+        """Lift the mutes of exactly ``selector``; return them (empty: there was none)."""
+        parsed = selector if isinstance(selector, Selector) else Selector.parse(selector)
+        with self._lock:
+            lifted = [m for m in self._mutes if m.selector == parsed]
+            if lifted:
+                self._mutes = [m for m in self._mutes if m.selector != parsed]
+                self._save()
+            return lifted
+
+    def _unknown(self, alert_id: str) -> str:
+        firing = ", ".join(a.id for a in self.active()) or "none"
+        return f"No firing alert has the id {alert_id.strip()!r} (firing: {firing})."
+
+    # ------------------------------------------------------------------ persistence
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "version": STATE_VERSION,
+                "counter": self._counter,
+                "open": [a.to_json() for a in self.active()],
+                "recent": [a.to_json() for a in self._recent.values()],
+                "mutes": [
+                    {
+                        "selector": str(m.selector),
+                        "until": m.until.isoformat(),
+                        "user": m.user,
+                        "created": m.created.isoformat(),
+                    }
+                    for m in self._mutes
+                ],
+            }
+
+    def _save(self) -> None:
+        if self.path is not None:
+            write_json_atomic(self.path, self.state())
+
+    def _load(self, path: Path) -> None:
+        raw = read_json(path, None)
+        if raw is None:
+            return
+        try:
+            self._restore(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning(
+                "alert state %s is unreadable (%s); starting with no alerts or mutes", path, exc
+            )
+            self._open, self._recent, self._mutes, self._counter = {}, {}, [], 0
+
+    def _restore(self, raw: Any) -> None:
+        if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+            raise ValueError(f"expected a version {STATE_VERSION} state object")
+        self._counter = int(raw.get("counter", 0))
+        for item in raw.get("open", []):
+            alert = Alert.from_json(item)
+            self._open[alert.key] = alert
+        for item in raw.get("recent", []):
+            alert = Alert.from_json(item)
+            self._recent[alert.key] = alert
+        for item in raw.get("mutes", []):
+            self._mutes.append(
+                Mute(
+                    Selector.parse(str(item["selector"])),
+                    datetime.fromisoformat(item["until"]),
+                    str(item.get("user", "")),
+                    datetime.fromisoformat(item["created"]),
                 )
-                self._open[key] = alert
-                events.fired.append(alert)
-            else:
-                alert.latest = finding
-                alert.peak = max(alert.peak, finding.peak)
-                if finding.severity == "critical" and alert.severity != "critical":
-                    alert.severity = "critical"
-                    events.escalated.append(alert)
-            alert.last_bad = now
-        for key, alert in list(self._open.items()):
-            if key in breached:
-                continue
-            if alert.last_bad is not None and now - alert.last_bad >= self.clear_after:
-                alert.resolved_at = now
-                events.resolved.append(self._open.pop(key))
-        return events
+            )
+        highest = max(
+            (_id_number(a.id) for a in [*self._open.values(), *self._recent.values()]), default=0
+        )
+        self._counter = max(self._counter, highest)
+
+
+def _worst_per_key(detections: Iterable[Detection]) -> dict[AlertKey, Detection]:
+    worst: dict[AlertKey, Detection] = {}
+    for detection in detections:
+        current = worst.get(detection.key)
+        if current is None or _rank(detection) > _rank(current):
+            worst[detection.key] = detection
+    return worst
+
+
+def _rank(detection: Detection) -> tuple[int, float]:
+    return SEVERITY_RANK.get(detection.severity, 1), detection.score
+
+
+def _severity(value: str) -> str:
+    return value if value in SEVERITY_RANK else "warning"
+
+
+def _id_number(alert_id: str) -> int:
+    digits = alert_id.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 0

@@ -1,62 +1,163 @@
-"""The alerts job: find series past their baseline, dedupe them into alerts, and say what changed.
+"""The alerts job: ask the anomaly model what is anomalous now, dedupe it into alerts, and say
+what changed, one message per channel.
 
-Called by the scheduler with a synthetic request, like any other handler. Returns ``None`` when
-nothing fired, escalated or resolved, so that a quiet fleet produces no messages.
+Called by the scheduler with a synthetic request. Alerts that fired, reopened or escalated in the
+same run are grouped into ONE message per routed channel (the worst one's sentence and chart,
+buttons when it is alone), with one thread reply per alert carrying its details. Resolved alerts
+get a "Resolved: ..." message. Muted alerts produce nothing. A quiet run returns ``[]``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import datetime
 
-from handlers.alertbook import Alert
+from handlers.alertbook import SEVERITY_RANK, Alert, AlertEvents
+from handlers.charts import alert_chart
 from handlers.deps import Deps
-from handlers.types import ChatRequest, Context, Part, Reply, Section
-from knowledge.findings import fmt, likely_cause, scan
+from handlers.types import Button, Buttons, Chart, ChatRequest, Context, Part, Reply, Section, Table
+from knowledge.findings import fmt
 from knowledge.timeparse import format_duration
 
-WINDOW = timedelta(minutes=5)
-HISTORY = timedelta(hours=1)
+log = logging.getLogger(__name__)
+
+MUTE_FOR = "1h"  # what the Mute button mutes for
 
 
-async def check(req: ChatRequest, deps: Deps) -> Reply | None:
-    if deps.telemetry is None:
-        return None
+async def check(req: ChatRequest, deps: Deps) -> list[tuple[str, Reply]]:
+    """One alerts-job run: ``(channel, reply)`` for every message to post."""
+    if deps.detect is None:
+        return []
     now = deps.now()
-    findings = scan(deps.telemetry, deps.analysis, now, window=WINDOW, history=HISTORY)
-    events = deps.alerts.update(findings, now)
+    try:
+        detections = await asyncio.to_thread(deps.detect, now)
+    except Exception as exc:  # the model or a source failed: skip this run, keep the state
+        log.error("alerts: detection failed, run skipped: %s: %s", type(exc).__name__, exc)
+        return []
+    events = deps.alerts.update(detections, now)
     if not events:
-        return None
-    lines: list[str] = []
-    for alert in events.fired:
-        lines.append(f"FIRING {alert.id} [{alert.severity}] {alert.latest.sentence()}")
-    for alert in events.escalated:
-        lines.append(f"ESCALATED {alert.id} [critical] {alert.latest.sentence()}")
-    for alert in events.resolved:
-        lines.append(
-            f"RESOLVED {alert.id} {alert.key[2]} on {alert.key[1]} after "
-            f"{format_duration(alert.duration)} (peak {fmt(alert.peak, alert.latest.unit)})"
-        )
-    headline = _headline(events.fired + events.escalated, events.resolved)
-    parts: list[Part] = [Section("\n".join(lines))]
-    cause = _cause(events.fired + events.escalated)
-    if cause:
-        parts.append(Section(cause, "Likely cause"))
-    parts.append(Context(f"at {now:%Y-%m-%d %H:%M} UTC; {len(deps.alerts.active())} firing"))
-    return Reply(headline, parts=tuple(parts))
+        return []
+    return await asyncio.to_thread(messages_for, events, deps, now)
 
 
-def _headline(opened: list[Alert], resolved: list[Alert]) -> str:
-    if opened:
-        services = sorted({a.key[0] for a in opened})
-        worst = max(opened, key=lambda a: (a.severity == "critical", abs(a.latest.deviation)))
-        more = f" (+{len(opened) - 1} more)" if len(opened) > 1 else ""
-        return f"[{worst.severity}] {', '.join(services)}: {worst.latest.sentence()}{more}"
-    return "Resolved: " + "; ".join(f"{a.key[2]} on {a.key[1]}" for a in resolved)
+def messages_for(events: AlertEvents, deps: Deps, now: datetime) -> list[tuple[str, Reply]]:
+    """The messages for what one update changed, routed to their channels."""
+    out: list[tuple[str, Reply]] = []
+    for channel, alerts in _by_channel(events.opened, deps).items():
+        out.append((channel, firing_message(alerts, events, deps, now)))
+    for channel, alerts in _by_channel(events.resolved, deps).items():
+        out.append((channel, resolved_message(alerts)))
+    return out
 
 
-def _cause(alerts: list[Alert]) -> str | None:
-    by_host: dict[str, set[str]] = {}
+def _by_channel(alerts: list[Alert], deps: Deps) -> dict[str, list[Alert]]:
+    grouped: dict[str, list[Alert]] = defaultdict(list)
     for alert in alerts:
-        by_host.setdefault(alert.key[1], set()).add(alert.key[2])
-    causes = [f"{host}: {c}" for host, m in by_host.items() if (c := likely_cause(m))]
-    return "\n".join(causes) or None
+        channel = deps.alert_router.channel_for(
+            alert.service, alert.host, alert.anomaly_type, alert.severity
+        )
+        grouped[channel].append(alert)
+    return grouped
+
+
+def _worst(alerts: list[Alert]) -> Alert:
+    return max(alerts, key=lambda a: (SEVERITY_RANK.get(a.severity, 1), a.score))
+
+
+def _state(alert: Alert, events: AlertEvents) -> str:
+    if any(a is alert for a in events.escalated):
+        return "escalated"
+    if any(a is alert for a in events.reopened):
+        return f"firing again (flapped {alert.flaps}x)"
+    return "new"
+
+
+def firing_message(alerts: list[Alert], events: AlertEvents, deps: Deps, now: datetime) -> Reply:
+    """One message for the alerts of one channel: headline, the worst one's sentence and chart,
+    buttons when it is alone, and one thread reply per alert."""
+    worst = _worst(alerts)
+    services = ", ".join(sorted({a.service for a in alerts}))
+    if len(alerts) == 1:
+        verb = {"escalated": "escalated: ", "new": ""}.get(_state(worst, events), "again: ")
+        headline = f"[{worst.severity}] {verb}{worst.label}"
+    else:
+        headline = f"[{worst.severity}] {len(alerts)} alerts on {services}; worst {worst.label}"
+    parts: list[Part] = [Section(worst.sentence)] if worst.sentence else []
+    if len(alerts) > 1:
+        lines = [f"- {a.id} [{a.severity}] {a.label} ({_state(a, events)})" for a in alerts]
+        parts.append(Section("\n".join(lines), "Alerts"))
+    chart = _chart(worst)
+    if chart is not None:
+        parts.append(chart)
+    if len(alerts) == 1:
+        parts.append(_buttons(worst))
+    firing = len(deps.alerts.active())
+    parts.append(
+        Context(f"{worst.id} · at {now:%Y-%m-%d %H:%M} UTC · {firing} firing · details in thread")
+    )
+    thread = tuple(_details(a, events, with_buttons=len(alerts) > 1) for a in alerts)
+    return Reply(headline, parts=tuple(parts), thread=thread)
+
+
+def _details(alert: Alert, events: AlertEvents, *, with_buttons: bool) -> Reply:
+    """The thread reply of one alert: sentence, top metrics, type, since, id."""
+    parts: list[Part] = [Section(alert.sentence)] if alert.sentence else []
+    detection = alert.latest
+    if detection is not None and detection.top:
+        rows = tuple(
+            (
+                f.metric,
+                fmt(f.value, f.unit),
+                fmt(f.normal, f.unit),
+                f"{f.sigma:+.1f}",
+                f"{f.share:.0%}",
+            )
+            for f in detection.top
+        )
+        parts.append(Table(("metric", "value", "normal", "sigma", "share"), rows))
+    parts.append(
+        Context(
+            f"{alert.id} · {alert.anomaly_type} (confidence {alert.confidence:.2f}) · "
+            f"score {alert.score:.2f} · since {alert.started:%H:%M} UTC · {_state(alert, events)}"
+        )
+    )
+    if with_buttons:
+        parts.append(_buttons(alert))
+    return Reply(f"{alert.id} [{alert.severity}] {alert.label}", parts=tuple(parts))
+
+
+def _buttons(alert: Alert) -> Buttons:
+    return Buttons(
+        (
+            Button("Ack", f"ack {alert.id}", "primary"),
+            Button(f"Mute {MUTE_FOR}", f"mute {alert.selector} {MUTE_FOR}"),
+        )
+    )
+
+
+def _chart(alert: Alert) -> Chart | None:
+    if alert.latest is None or alert.latest.frame.empty:
+        return None
+    try:
+        png = alert_chart(alert.latest)
+    except Exception as exc:  # a chart is a nicety: the alert goes out without it
+        log.warning("alerts: chart for %s failed: %s: %s", alert.id, type(exc).__name__, exc)
+        return None
+    return Chart(png, alert.label, alt=alert.sentence)
+
+
+def resolved_message(alerts: list[Alert]) -> Reply:
+    """``Resolved: a-3 payments/payments-2: memory_leak after 12m (peak score 0.97)``."""
+    items = [
+        f"{a.id} {a.label} after {format_duration(a.duration)} (peak score {a.peak:.2f}"
+        + (f", flapped {a.flaps}x" if a.flaps else "")
+        + ")"
+        for a in alerts
+    ]
+    if len(items) == 1:
+        return Reply(f"Resolved: {items[0]}")
+    return Reply(
+        f"Resolved: {len(items)} alerts", parts=(Section("\n".join(f"- {i}" for i in items)),)
+    )

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from handlers.alertbook import AlertBook
+from handlers.routing import AlertRouter
 from knowledge.answer import Answerer
 from knowledge.config import AnalysisConfig, LLMConfig, PrivacyConfig, PromptsConfig
 from knowledge.redaction import Redactor
 from knowledge.sources.base import TelemetryReader
+
+if TYPE_CHECKING:
+    from training.live import Detection
 
 
 def _utcnow() -> datetime:
@@ -29,6 +34,11 @@ class Deps:
             None, AnalysisConfig(), PromptsConfig(), LLMConfig(), PrivacyConfig(), Redactor()
         )
     )
+
+    detect: Callable[[datetime], list[Detection]] | None = None
+    """The anomaly model's detections at a time (``LiveScorer.detect``); ``None``: no alerts."""
+    alert_router: AlertRouter = field(default_factory=AlertRouter)
+    """Which channel each alert goes to (``ChannelsConfig.alert_router()``)."""
 
     ingestion_status: Callable[[], list[str]] | None = None
     """One line per ingested source (state, lag, throughput); ``None`` without ingestion."""

@@ -56,8 +56,8 @@ class Registry:
 
 def default_registry() -> Registry:
     """Every command Vigil offers, in the order ``help`` lists them."""
-    from handlers import ask, help, status
+    from handlers import alertcmds, ask, help, status
 
-    registry = Registry([ask.COMMAND, status.COMMAND])
+    registry = Registry([ask.COMMAND, status.COMMAND, *alertcmds.COMMANDS])
     registry.add(help.command_for(registry))
     return registry

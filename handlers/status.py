@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import messages
+from handlers.alertbook import Alert
 from handlers.deps import Deps
 from handlers.registry import Command
 from handlers.types import ChatRequest, Context, Part, Reply, Section, Table
@@ -62,7 +63,7 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
     if alerts:
         parts.append(
             Section(
-                "\n".join(f"- {a.id} [{a.severity}] {a.latest.sentence()}" for a in alerts),
+                "\n".join(f"- {alert_line(a, deps, now)}" for a in alerts),
                 "Firing alerts",
             )
         )
@@ -72,6 +73,18 @@ async def handle(req: ChatRequest, deps: Deps) -> Reply:
             parts.append(Section("\n".join(f"- {line}" for line in lines), "Ingestion"))
     parts.append(Context(f"as of {now:%Y-%m-%d %H:%M} UTC, worst host per service, last 5 min"))
     return Reply(headline, parts=tuple(parts))
+
+
+def alert_line(alert: Alert, deps: Deps, now: datetime) -> str:
+    """``a-3 [critical] payments/payments-2: memory_leak (acked by ana): SENTENCE``."""
+    marks = [
+        f"acked by {alert.acked_by}" if alert.acked_by else "",
+        "muted" if deps.alerts.is_muted(alert.key, now) else "",
+        f"flapping {alert.flaps}x" if alert.flaps else "",
+    ]
+    shown = ", ".join(m for m in marks if m)
+    text = f"{alert.id} [{alert.severity}] {alert.label}" + (f" ({shown})" if shown else "")
+    return f"{text}: {alert.sentence}" if alert.sentence else text
 
 
 COMMAND = Command(

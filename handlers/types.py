@@ -83,3 +83,5 @@ class Reply:
     parts: tuple[Part, ...] = ()
     ephemeral: bool = False
     error: bool = False
+    thread: tuple[Reply, ...] = ()
+    """Replies posted in the thread of this message (details of a grouped alert message)."""

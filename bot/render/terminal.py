@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from handlers.types import Buttons, Chart, Context, Fields, Reply, Section, Table
 
+THREAD_MARK = "\u21b3"  # ↳
+
 
 def render(reply: Reply) -> str:
     blocks = [reply.text]
@@ -25,10 +27,15 @@ def render(reply: Reply) -> str:
 
 
 def channel_line(channel: str, reply: Reply) -> str:
-    """``[#alerts] first line`` with the following lines indented under it."""
+    """``[#alerts] first line`` with the following lines indented under it, then each thread
+    reply as ``[#alerts]   ↳ first line`` with its own lines indented under that."""
     lines = render(reply).splitlines() or [""]
-    head = f"[#{channel}] {lines[0]}"
-    return "\n".join([head, *(f"    {line}" for line in lines[1:])])
+    out = [f"[#{channel}] {lines[0]}", *(f"    {line}" for line in lines[1:])]
+    for answer in reply.thread:
+        sub = render(answer).splitlines() or [""]
+        out.append(f"[#{channel}]   {THREAD_MARK} {sub[0]}")
+        out.extend(f"        {line}" for line in sub[1:])
+    return "\n".join(out)
 
 
 def _table(table: Table) -> str:
