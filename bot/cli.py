@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,11 +22,14 @@ from knowledge.errors import ConfigError, QueryError, VigilError
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    import pandas as pd
     from rich.progress import Progress, TaskID
 
     from bot.history import ImportJob
     from knowledge.sources.base import Redact, Source
     from knowledge.store import KnowledgeStore
+    from training.model import AnomalyModel
+    from training.registry import ModelRegistry
 
 app = typer.Typer(
     name="vigil",
@@ -635,6 +639,357 @@ def import_logs(
     source.close()
     typer.echo(total.line().replace("files: ", f"logs: {len(files)} path(s), ", 1))
     raise typer.Exit(1 if total.status == "error" else 0)
+
+
+# ----------------------------------------------------------------------------- anomaly model
+
+model_app = typer.Typer(
+    help="The anomaly model: train, evaluate, list and promote versions.", no_args_is_help=True
+)
+app.add_typer(model_app, name="model")
+anomaly_app = typer.Typer(help="Score metrics with the anomaly model.", no_args_is_help=True)
+app.add_typer(anomaly_app, name="anomaly")
+
+DATASET_FILE = Path("datasets") / "metrics_dataset.json"
+HELDOUT = 0.3  # the newest share of each host's rows (or of a CSV) kept out of training
+
+
+def _registry(settings: Settings) -> ModelRegistry:
+    from training.registry import ModelRegistry
+
+    return ModelRegistry.in_data_dir(Path(settings.data_dir))
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.echo(f"vigil: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@dataclass(frozen=True)
+class _TrainingData:
+    """What ``model train`` fits on: ``normal``, the training rows (numeric metrics, maybe
+    ``host``, ``ts`` and ``status``), labelled rows for the diagnosis (``typed``), and the
+    held-out newest rows."""
+
+    normal: pd.DataFrame
+    typed: pd.DataFrame | None
+    heldout: pd.DataFrame
+    description: str
+    generated: bool  # labelled generated data (``evaluate_generated`` applies)
+
+
+def _generated_frame(
+    settings: Settings, dataset: Path | None, seed: int
+) -> tuple[pd.DataFrame, str]:
+    """The generated metrics: ``--dataset``, else the data dir's dataset, else a fresh fleet."""
+    from training.metrics_dataset import load_metrics_dataset
+
+    path = dataset or Path(settings.data_dir) / DATASET_FILE
+    if dataset is not None or path.exists():
+        frame = load_metrics_dataset(path)
+        return frame, f"metrics dataset {path} ({len(frame):,} rows)"
+    from training.simulate import simulate_fleet
+
+    frame = simulate_fleet(seed=seed)
+    return frame, f"simulated fleet, seed {seed} ({len(frame):,} rows)"
+
+
+def _split_generated(frame: pd.DataFrame, description: str) -> _TrainingData:
+    """The oldest rows of every host for training (with ``status``: the model keeps labelled
+    anomalies out of its baselines and learns from them; all of them train the diagnosis), the
+    newest ``HELDOUT`` share for evaluation."""
+    frame = frame.sort_values(["host", "ts"], kind="stable").reset_index(drop=True)
+    position = frame.groupby("host").cumcount()
+    size = frame.groupby("host")["ts"].transform("size")
+    held = (position >= size * (1 - HELDOUT)).to_numpy()
+    train = frame[~held]
+    return _TrainingData(
+        normal=train,
+        typed=train,
+        heldout=frame[held],
+        description=description,
+        generated=True,
+    )
+
+
+def _split_csv(path: Path) -> _TrainingData:
+    from training.csvscore import read_metrics_csv
+
+    frame = read_metrics_csv(path)
+    cut = int(len(frame) * (1 - HELDOUT))
+    description = f"CSV {path} ({len(frame):,} rows x {frame.shape[1]} columns)"
+    return _TrainingData(frame.iloc[:cut], None, frame.iloc[cut:], description, generated=False)
+
+
+def _heldout_figures(model: AnomalyModel, data: _TrainingData) -> dict[str, Any]:
+    """Figures on the held-out rows: detection and diagnosis for generated data; for a CSV
+    (no labels), the share of held-out rows flagged, which should be near the false-alarm rate
+    when the data is mostly normal."""
+    if data.generated:
+        from training.evaluate import evaluate_generated
+
+        return evaluate_generated(model, data.heldout)
+    scored = model.score(data.heldout, model.fit_baseline(data.normal), explain="none")
+    return {
+        "heldout_rows": len(data.heldout),
+        "heldout_alarm_rate": round(float(scored.is_anomaly.mean()), 4),
+    }
+
+
+@model_app.command("train")
+def model_train(
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="a metrics_dataset.json (default: the data dir's, else a simulation)"),
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="a CSV of numeric metric columns, mostly normal")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed: same data and seed, same model")] = 0,
+    far: Annotated[
+        float, typer.Option("--far", help="target false-alarm rate on normal data", min=1e-5)
+    ] = 0.01,
+    promote: Annotated[
+        bool | None,
+        typer.Option(
+            "--promote/--no-promote", help="promote it (default: when none is promoted yet)"
+        ),
+    ] = None,
+) -> None:
+    """Train an anomaly model, evaluate it on held-out data and add it to the registry."""
+    import time
+
+    from training.csvscore import InputError
+    from training.metrics_dataset import DatasetError
+    from training.model import AnomalyModel, ModelConfig
+    from training.registry import data_hash
+
+    settings = _settings()
+    if dataset is not None and csv is not None:
+        _usage_error("give --dataset or --csv, not both")
+    if not far < 0.5:
+        _usage_error(f"--far {far}: expected a rate below 0.5, such as 0.01")
+    try:
+        if csv is not None:
+            data = _split_csv(csv)
+        else:
+            data = _split_generated(*_generated_frame(settings, dataset, seed))
+    except (InputError, DatasetError) as exc:
+        _usage_error(str(exc))
+    typer.echo(f"training on {data.description} ...")
+    config = ModelConfig.model_validate({"false_alarm_rate": far, "seed": seed})
+    began = time.perf_counter()
+    try:
+        model = AnomalyModel.train(data.normal, config, typed=data.typed)
+    except ValueError as exc:
+        _usage_error(f"cannot train on {data.description}: {exc}")
+    seconds = time.perf_counter() - began
+    figures = {"train_seconds": round(seconds, 2), **_heldout_figures(model, data)}
+    registry = _registry(settings)
+    version = registry.add(
+        model, metrics=figures, data_hash=data_hash(data.normal), trained_on=data.description
+    )
+    promoted = promote if promote is not None else registry.promoted_version() is None
+    if promoted:
+        registry.promote(version)
+    typer.echo(
+        f"model {version}: threshold {model.threshold:.4f}, trained in {seconds:.1f} s"
+        + (", promoted" if promoted else f" (not promoted; `vigil model promote {version}`)")
+    )
+    _print_figures(figures)
+    if figures.get("rows") == 0:
+        typer.echo("note: too few held-out rows per host to evaluate; use a larger dataset")
+
+
+@model_app.command("list")
+def model_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """The models in the registry, oldest first; * marks the promoted one."""
+    import json
+
+    infos = _registry(_settings()).versions()
+    if as_json:
+        typer.echo(json.dumps([info.to_json() for info in infos], indent=2))
+        return
+    if not infos:
+        typer.echo("no models yet: run `vigil model train`")
+        return
+    table = Table("", "version", "created (UTC)", "threshold", "key figures", "trained on")
+    for info in infos:
+        table.add_row(
+            "*" if info.promoted else "",
+            info.version,
+            f"{info.created:%Y-%m-%d %H:%M}",
+            f"{info.threshold:.4f}",
+            _key_figures(info.metrics),
+            info.trained_on,
+        )
+    Console(width=160, soft_wrap=False).print(table)
+
+
+@model_app.command("promote")
+def model_promote(version: Annotated[str, typer.Argument(help="e.g. v0003")]) -> None:
+    """Make VERSION the model that alerts and `vigil anomaly score` use; the running bot picks
+    it up within seconds, without a restart."""
+    from training.registry import UnknownModel
+
+    registry = _registry(_settings())
+    before = registry.promoted_version()
+    try:
+        info = registry.promote(version)
+    except UnknownModel as exc:
+        _usage_error(str(exc))
+    typer.echo(f"promoted {info.version}" + (f" (was {before})" if before else ""))
+
+
+@model_app.command("evaluate")
+def model_evaluate(
+    version: Annotated[
+        str | None, typer.Argument(help="the version to evaluate (default: the promoted one)")
+    ] = None,
+    smd: Annotated[
+        Path | None,
+        typer.Option(help="labelled data in the SMD layout (train/, test/, test_label/)"),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="a metrics_dataset.json (its held-out newest rows)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Evaluate a model: on the held-out part of the generated dataset (default) and, with
+    --smd, on labelled real data (a model per machine, trained with this version's settings)."""
+    import json
+
+    from training.evaluate import evaluate_generated, evaluate_smd
+    from training.metrics_dataset import DatasetError
+    from training.registry import UnknownModel
+
+    settings = _settings()
+    registry = _registry(settings)
+    chosen = version or registry.promoted_version()
+    if chosen is None:
+        _usage_error("no model is promoted: give a VERSION or run `vigil model train`")
+    try:
+        model = registry.load(chosen)
+    except UnknownModel as exc:
+        _usage_error(str(exc))
+    except ValueError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+    results: dict[str, Any] = {"version": chosen}
+    if smd is not None:
+        if not (smd / "test").is_dir():
+            _usage_error(f"--smd {smd}: expected the SMD layout (train/, test/, test_label/)")
+        results["smd"] = evaluate_smd(smd, model.config)
+    if dataset is not None or smd is None:
+        try:
+            frame, description = _generated_frame(settings, dataset, model.config.seed)
+        except DatasetError as exc:
+            _usage_error(str(exc))
+        results["generated"] = {
+            "data": description,
+            **evaluate_generated(model, _split_generated(frame, description).heldout),
+        }
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+        return
+    typer.echo(f"model {chosen}")
+    for part in ("generated", "smd"):
+        if part in results:
+            typer.echo(f"\n{part}:")
+            _print_figures(results[part])
+
+
+@anomaly_app.command("score")
+def anomaly_score(
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", help="numeric metric columns, maybe timestamp")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the scores")],
+    fit_on: Annotated[
+        Path | None,
+        typer.Option("--fit-on", help="history assumed normal, with the same columns as INPUT"),
+    ] = None,
+) -> None:
+    """Score every row of INPUT.csv into OUT.csv: score (0..1), is_anomaly, top_metrics and
+    explanation. Causal: a row's score depends only on --fit-on and the rows before it."""
+    from training.csvscore import InputError, score_csv
+    from training.registry import UnknownModel
+
+    settings = _settings()
+    try:
+        model = _registry(settings).load_promoted()
+    except (UnknownModel, ValueError) as exc:
+        typer.echo(f"vigil: the promoted model cannot be loaded: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if model is None and fit_on is None:
+        _usage_error("no model is promoted: run `vigil model train` first, or give --fit-on")
+    try:
+        summary = score_csv(model, input_csv, output, fit_on=fit_on)
+    except InputError as exc:
+        _usage_error(str(exc))
+    except OSError as exc:
+        typer.echo(f"vigil: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    if summary.ignored:
+        typer.echo(f"note: text columns left out: {', '.join(summary.ignored)}", err=True)
+    typer.echo(summary.line(output))
+
+
+def _key_figures(metrics: dict[str, Any]) -> str:
+    """The few figures that say most: detection F1, false-alarm rates, SMD means."""
+    flat = _flatten(metrics)
+    keys = ("detection.f1", "false_alarm_rate", "heldout_alarm_rate", "mean.f1_best")
+    shown = [f"{k.split('.')[-1]} {flat[k]:.3f}" for k in keys if isinstance(flat.get(k), float)]
+    return ", ".join(shown)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _print_figures(figures: dict[str, Any]) -> None:
+    """Evaluation results as readable lines and tables: scalars and small dicts as lines, a dict
+    of dicts or a list of dicts as a table, a confusion matrix (with ``types``) as a table."""
+    console = Console(width=160, soft_wrap=False)
+    for key, value in figures.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            console.print(_table(key, [{"": k, **v} for k, v in value.items()]))
+        elif isinstance(value, dict):
+            typer.echo(f"{key}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            console.print(_table(key, value))
+        elif key == "confusion" and isinstance(figures.get("types"), list):
+            names = [str(t) for t in figures["types"]]
+            rows = [
+                {"true \\ predicted": n, **dict(zip(names, r, strict=False))}
+                for n, r in zip(names, value, strict=False)
+            ]
+            console.print(_table("confusion", rows))
+        elif key != "types":
+            typer.echo(f"{key}: {_fmt(value)}")
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> Table:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*(_fmt(row.get(c, "")) for c in columns))
+    return table
 
 
 @app.command()
