@@ -1,1 +1,7 @@
 """The Vigil process: composition root, CLI, configuration, scheduler and chat adapters."""
+
+import os as _os
+
+# LightGBM's OpenMP threads spin while they wait; in a bot that shares its CPU (embeddings,
+# ingestion, chat) spinning turns a 2 s training into minutes. Must be set before libgomp loads.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from bot.anomaly import ModelService
 from bot.channels import ChannelHub
 from bot.config import JobSchedule, Settings
 from bot.ingestion import Ingestion
@@ -15,6 +16,7 @@ from bot.jobs import job_table
 from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
 from bot.scheduler import JobStats, VigilScheduler
 from handlers import messages
+from handlers.alertbook import AlertBook
 from handlers.deps import Deps
 from handlers.registry import Registry, default_registry
 from handlers.router import Router
@@ -25,11 +27,13 @@ from knowledge.sources.base import Redact, Source, TelemetryReader
 from knowledge.sources.registry import build_sources
 from knowledge.statefile import Watermarks
 from knowledge.store import KnowledgeStore
+from training.live import LiveScorer
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_STORE = "scheduler.sqlite"
 WATERMARKS_FILE = "watermarks.json"
+ALERTS_FILE = "alerts.json"
 
 
 def build_configured_sources(settings: Settings, redact: Redact) -> list[Source]:
@@ -93,6 +97,22 @@ class VigilApp:
             redactor=redactor,
             answerer=build_answerer(settings, redactor, self.store),
         )
+        self.deps.alerts = AlertBook(settings.ai.alerts, Path(settings.data_dir) / ALERTS_FILE)
+        self.deps.alert_router = settings.channels.alert_router()
+        self.models: ModelService | None = None
+        if telemetry is not None:
+            anomaly = settings.ai.anomaly
+            self.models = ModelService(
+                Path(settings.data_dir), anomaly.check_model_every.total_seconds()
+            )
+            self.deps.detect = LiveScorer(
+                self.models.current,
+                telemetry,
+                history=anomaly.history,
+                window=anomaly.window,
+                refit=anomaly.refit,
+                step_s=int(anomaly.step.total_seconds()),
+            ).detect
         self._sync_task: asyncio.Task[None] | None = None
         self.ingestion: Ingestion | None = None
         if self.store is not None:
@@ -123,8 +143,14 @@ class VigilApp:
             on_recovery=self._job_recovered,
         )
 
-    async def start(self) -> None:
+    async def start(self, wait_for_model: bool = False) -> None:
+        """Start the jobs. ``wait_for_model``: when no anomaly model is promoted yet, train the
+        default one before the first alerts run (the demo); otherwise it trains meanwhile."""
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        if self.models is not None:
+            self.models.ensure()
+            if wait_for_model:
+                await asyncio.to_thread(self.models.wait)
         self.scheduler.start()
         if self.store_error is not None:
             await self.post(
@@ -155,6 +181,8 @@ class VigilApp:
         await self.scheduler.stop()
         if self._sync_task is not None:
             await self._sync_task
+        if self.models is not None:
+            await asyncio.to_thread(self.models.wait)
         if self.ingestion is not None:
             await self.ingestion.wait_idle()
             self.ingestion.close()

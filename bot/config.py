@@ -18,8 +18,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from handlers.alertbook import AlertPolicy
+from handlers.routing import AlertRoute, AlertRouter
 from knowledge.config import (
     AnalysisConfig,
     KnowledgeConfig,
@@ -168,6 +177,25 @@ class DemoSettings(StrictModel):
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
 
 
+class AnomalySettings(StrictModel):
+    """How the alerts job reads and scores live metrics with the promoted anomaly model."""
+
+    history: timedelta = timedelta(hours=24)
+    """Each host's baseline is fitted on this much history (a day: daily cycles are normal)."""
+    window: timedelta = timedelta(minutes=15)
+    """The newest rows scored at each run."""
+    refit: timedelta = timedelta(minutes=30)
+    """How often each host's baseline is refitted."""
+    step: timedelta = timedelta(minutes=1)
+    check_model_every: timedelta = timedelta(seconds=5)
+    """How often the bot looks for a newly promoted model (no restart needed)."""
+
+    @field_validator("history", "window", "refit", "step", "check_model_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+
 class AIConfigFile(StrictModel):
     """The whole of ``ai-config.yml``."""
 
@@ -179,6 +207,8 @@ class AIConfigFile(StrictModel):
     sources: SourcesConfig = SourcesConfig()
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
     demo: DemoSettings = DemoSettings()
+    alerts: AlertPolicy = AlertPolicy()
+    anomaly: AnomalySettings = AnomalySettings()
 
 
 class Channel(StrictModel):
@@ -197,12 +227,28 @@ DEFAULT_ROUTES: dict[Route, str] = {
 
 
 class ChannelsConfig(StrictModel):
-    """The whole of ``channels.yml``: channels and which one gets what by default."""
+    """The whole of ``channels.yml``: channels, which one gets what by default, and rules that
+    send alerts elsewhere by service, host, type and severity (first match wins)."""
 
     channels: dict[str, Channel] = Field(
         default_factory=lambda: {n: Channel() for n in ("alerts", "digest", "general", "ops")}
     )
     routes: dict[Route, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    alert_routes: tuple[AlertRoute, ...] = ()
+
+    @field_validator("alert_routes")
+    @classmethod
+    def _alert_channels_exist(
+        cls, rules: tuple[AlertRoute, ...], info: ValidationInfo
+    ) -> tuple[AlertRoute, ...]:
+        channels = info.data.get("channels") or {}
+        for number, rule in enumerate(rules):
+            if rule.channel not in channels:
+                raise ValueError(
+                    f"rule {number} names channel {rule.channel!r}, which is not defined under "
+                    f"channels (defined: {', '.join(sorted(channels)) or 'none'})"
+                )
+        return rules
 
     @model_validator(mode="after")
     def _routes_exist(self) -> ChannelsConfig:
@@ -213,6 +259,10 @@ class ChannelsConfig(StrictModel):
 
     def route(self, what: Route) -> str:
         return self.routes.get(what, next(iter(self.channels), "general"))
+
+    def alert_router(self) -> AlertRouter:
+        """The alert routing rules, falling back to the ``alerts`` route."""
+        return AlertRouter(self.alert_routes, self.route("alerts"))
 
 
 # --------------------------------------------------------------------------- Settings

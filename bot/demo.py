@@ -77,7 +77,7 @@ async def run_demo(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    await app.start()
+    await app.start(wait_for_model=True)
     exporter = None
     if settings.ai.demo.exporter_port is not None:
         from knowledge.sources.exporter import serve

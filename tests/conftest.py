@@ -46,6 +46,26 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model registry with the bot's default model promoted, trained once per session."""
+    from training.pipeline import train_and_register
+    from training.registry import ModelRegistry
+    from training.simulate import simulate_fleet
+
+    root = tmp_path_factory.mktemp("models")
+    train_and_register(ModelRegistry(root), simulate_fleet(20_000, seed=0), trained_on="tests")
+    return root
+
+
+@pytest.fixture
+def promoted_model(data_dir: Path, trained_registry: Path) -> Path:
+    """This test's data dir holds a promoted anomaly model, so the bot does not train one at
+    start (which costs seconds of CPU)."""
+    shutil.copytree(trained_registry, data_dir / "models")
+    return data_dir / "models"
+
+
+@pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real embedding model, loaded once for the whole test session (about 5 s)."""
     model = Embedder()

@@ -177,7 +177,10 @@ class Diagnoser:
             else None
         )
         for k, row in enumerate(rows):
-            if known:
+            # the types describe the roles' signatures: if the metric that moved most has no
+            # role (say, error_rate), the type would be a guess
+            leading = role_of(scored.columns[int(scored.order[row][0])]) is not None
+            if known and leading:
                 scored.anomaly_type[row] = self.types[int(best[k])]
                 scored.type_confidence[row] = float(proba[k, best[k]])
             else:

@@ -49,8 +49,10 @@ def sentence(
     where: str = "",
     anomaly_type: str | None = None,
     confidence: float = 0.0,
+    cause: str | None = None,
 ) -> str:
-    """The explanation: the first fact in full, up to two more in short, then the likely type."""
+    """The explanation: the first fact in full, up to two more in short, then the likely type
+    (or, when the model has no type for these metrics, ``cause``: what they usually mean)."""
     if not facts:
         return "unusual combination of metrics" + (f" on {where}" if where else "")
     first, *rest = facts
@@ -67,4 +69,6 @@ def sentence(
     looks = phrase(anomaly_type)
     if looks:
         text += f": looks like {looks} (confidence {confidence:.2f})"
+    elif cause:
+        text += f": likely {cause}"
     return text

@@ -121,25 +121,37 @@ def deviations(values: np.ndarray, baseline: Baseline, windows: Sequence[int]) -
     return Deviations(z=z[warm:], g=g, features=aggregate(g, windows))
 
 
-def expanding_deviations(values: np.ndarray, windows: Sequence[int], block: int = 0) -> Deviations:
+MIN_HISTORY = 30  # rows before the first judged row
+MAX_HISTORY = 10_080  # a week of 1-minute rows: older rows leave the expanding baseline
+
+
+def refit_points(n: int) -> list[int]:
+    """Where the expanding baseline is refitted: after ``MIN_HISTORY`` rows, then each time the
+    history has grown by a tenth (at most a day of rows). Depends only on the position, never on
+    ``n``, so a row's score does not change when rows are appended after it."""
+    points, start = [], MIN_HISTORY
+    while start < n:
+        points.append(start)
+        start += max(MIN_HISTORY, min(start // 10, 1440))
+    return points
+
+
+def expanding_deviations(values: np.ndarray, windows: Sequence[int]) -> Deviations:
     """Deviations without separate history: each block of rows is judged against a baseline
-    fitted on all rows before it (causal). Rows before ``min_history`` have no baseline and get
-    zero deviation."""
+    fitted on the rows before it (up to ``MAX_HISTORY``), which is what live alerting does. The
+    first ``MIN_HISTORY`` rows have no baseline and get zero deviation."""
     values = np.asarray(values, dtype=float)
     n, d = values.shape
-    block = block or max(30, n // 100)
-    min_history = max(30, min(max(windows), n // 10))
     z = np.zeros((n, d))
     g = {w: np.zeros((n, d)) for w in windows}
-    start = min_history
-    while start < n:
-        stop = min(n, start + block)
-        base = Baseline.fit(values[:start], [str(i) for i in range(d)], windows)
+    points = refit_points(n)
+    for start, stop in zip(points, [*points[1:], n], strict=True):
+        history = values[max(0, start - MAX_HISTORY) : start]
+        base = Baseline.fit(history, [str(i) for i in range(d)], windows)
         part = deviations(values[start:stop], base, windows)
         z[start:stop] = part.z
         for w in windows:
             g[w][start:stop] = part.g[w]
-        start = stop
     return Deviations(z=z, g=g, features=aggregate(g, windows))
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from knowledge.findings import likely_cause
 from knowledge.sources.base import TelemetryReader
 from training.explain import Fact, sentence
 from training.features import Baseline
@@ -166,6 +167,7 @@ class LiveScorer:
             where=host,
             anomaly_type=anomaly_type,
             confidence=confidence,
+            cause=likely_cause(f.metric for f in facts),
         )
         chart = frame[frame["ts"] > now - self.chart_span].reset_index(drop=True)
         return Detection(

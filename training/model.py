@@ -52,13 +52,13 @@ GUARD_ROWS = 60  # after a labelled anomaly, rows whose short windows still see 
 
 class ModelConfig(StrictModel):
     windows: tuple[int, ...] = (1, 5, 15, 60, 240)
-    false_alarm_rate: float = Field(0.01, gt=0.0, lt=0.5)
-    n_estimators: int = Field(300, ge=10, le=5000)
-    num_leaves: int = Field(15, ge=2, le=255)
-    learning_rate: float = Field(0.05, gt=0.0, le=1.0)
-    injected_copies: int = Field(2, ge=1, le=10)
-    injected_fraction: float = Field(0.3, gt=0.0, lt=0.9)
-    holdout: float = Field(0.25, gt=0.0, lt=0.9)
+    false_alarm_rate: float = Field(default=0.01, gt=0.0, lt=0.5)
+    n_estimators: int = Field(default=300, ge=10, le=5000)
+    num_leaves: int = Field(default=15, ge=2, le=255)
+    learning_rate: float = Field(default=0.05, gt=0.0, le=1.0)
+    injected_copies: int = Field(default=2, ge=1, le=10)
+    injected_fraction: float = Field(default=0.3, gt=0.0, lt=0.9)
+    holdout: float = Field(default=0.25, gt=0.0, lt=0.9)
     seed: int = 0
 
 
@@ -122,7 +122,7 @@ class AnomalyModel:
         positives beside the injected ones, and stay out of the baselines). ``typed``: labelled
         rows (``status``, ``anomaly_type``, ``severity``) to train the diagnosis from, e.g. the
         generated metrics dataset."""
-        config = config or ModelConfig.model_validate({})
+        config = config or ModelConfig()
         began = time.perf_counter()
         groups = _groups(normal, group_by)
         if not groups:

@@ -56,7 +56,7 @@ async def test_chat_goes_through_the_router(settings: Settings) -> None:
 
 
 async def test_the_ingest_job_feeds_chat_answers_from_the_store(
-    settings: Settings, embedder: Embedder
+    settings: Settings, embedder: Embedder, promoted_model: Path
 ) -> None:
     world = DemoWorld(seed=42, start=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
     incident = next(i for i in world.incidents() if i.type == "gc_pressure")
@@ -115,7 +115,10 @@ async def test_a_broken_store_is_reported_in_ops_and_chat_still_answers(
 
 
 async def test_the_demo_serves_its_fleet_for_a_real_prometheus_to_scrape(
-    make_settings: Callable[..., Settings], config_dir: Path, embedder: Embedder
+    make_settings: Callable[..., Settings],
+    config_dir: Path,
+    embedder: Embedder,
+    promoted_model: Path,
 ) -> None:
     port = free_port()
     path = config_dir / "ai-config.yml"

@@ -68,7 +68,7 @@ def test_unknown_command_is_a_usage_error(env: dict[str, str], tmp_path: Path) -
 
 @pytest.mark.slow
 def test_demo_runs_for_its_duration_and_posts_channel_lines(
-    env: dict[str, str], config_dir: Path, data_dir: Path, tmp_path: Path
+    env: dict[str, str], config_dir: Path, data_dir: Path, tmp_path: Path, promoted_model: Path
 ) -> None:
     _fast_demo(config_dir)
     result = _vigil(["demo", "--duration", "7", "--no-web"], env, tmp_path, timeout=60)
@@ -91,7 +91,9 @@ def test_demo_runs_for_its_duration_and_posts_channel_lines(
 
 
 @pytest.mark.slow
-def test_demo_stops_cleanly_on_ctrl_c(env: dict[str, str], tmp_path: Path) -> None:
+def test_demo_stops_cleanly_on_ctrl_c(
+    env: dict[str, str], tmp_path: Path, promoted_model: Path
+) -> None:
     process = subprocess.Popen(
         [*VIGIL, "demo", "--no-web"],
         env=env,
