@@ -223,6 +223,25 @@ def check_sources(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_anomaly_model(settings: Settings) -> Check:
+    def run() -> str:
+        from training.registry import ModelRegistry
+
+        registry = ModelRegistry.in_data_dir(Path(settings.data_dir))
+        version = registry.promoted_version()
+        if version is None:
+            return "no model promoted yet (the bot trains a default one on first start)"
+        model = registry.load(version)
+        created = model.metadata.get("created", "?")
+        return f"{version} promoted, threshold {model.threshold:.3f}, trained {created}"
+
+    return _probe(
+        "anomaly model",
+        run,
+        "train and promote another: vigil model train --promote (or vigil model promote VERSION)",
+    )
+
+
 def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
     source = str(settings.config_dir)
     return [
@@ -233,6 +252,7 @@ def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
         check_embedding_model(load_model),
         check_lancedb(settings),
         check_scheduler_store(settings),
+        check_anomaly_model(settings),
         *check_sources(settings),
         *check_integrations(settings),
     ]

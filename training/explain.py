@@ -27,6 +27,38 @@ TYPE_PHRASES: dict[str, str] = {
 }
 
 
+# When the diagnosis has no type (the metrics that moved have no role it knows), the names of
+# the leading metrics still say what kind of trouble it is: fragment -> type, first match wins.
+NAME_TYPES: tuple[tuple[str, str], ...] = (
+    ("pool", "pool_exhaustion"),
+    ("error", "error_burst"),
+    ("5xx", "error_burst"),
+    ("latency", "latency_degradation"),
+    ("duration", "latency_degradation"),
+    ("request", "traffic_change"),
+    ("rps", "traffic_change"),
+)
+TYPE_PHRASES.update(
+    {
+        "pool_exhaustion": "connection pool exhaustion",
+        "error_burst": "a burst of errors",
+        "latency_degradation": "slower responses",
+        "traffic_change": "a change in traffic",
+        "unusual_metrics": "an unusual combination of metrics",
+    }
+)
+
+
+def type_from_names(metrics: Sequence[str]) -> str:
+    """A type for metrics the diagnosis does not know, from the leading metric's name."""
+    for metric in metrics[:1]:
+        name = metric.lower()
+        for fragment, anomaly_type in NAME_TYPES:
+            if fragment in name:
+                return anomaly_type
+    return "unusual_metrics"
+
+
 @dataclass(frozen=True)
 class Fact:
     metric: str

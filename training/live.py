@@ -12,7 +12,7 @@ import pandas as pd
 
 from knowledge.findings import likely_cause
 from knowledge.sources.base import TelemetryReader
-from training.explain import Fact, sentence
+from training.explain import Fact, sentence, type_from_names
 from training.features import Baseline
 from training.model import AnomalyModel, Scored
 
@@ -158,6 +158,8 @@ class LiveScorer:
         facts = self._facts(scored, recent, metrics, baseline, last)
         anomaly_type = scored.anomaly_type[last] or "unknown"
         confidence = float(scored.type_confidence[last])
+        if anomaly_type == "unknown":
+            anomaly_type = type_from_names([f.metric for f in facts])
         lasting = [_lasting(scored, f, last, self.step_s) for f in facts]
         text = sentence(
             [
@@ -165,7 +167,7 @@ class LiveScorer:
                 for f, d in zip(facts, lasting, strict=True)
             ],
             where=host,
-            anomaly_type=anomaly_type,
+            anomaly_type=anomaly_type if confidence > 0 else None,
             confidence=confidence,
             cause=likely_cause(f.metric for f in facts),
         )

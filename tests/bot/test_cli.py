@@ -171,8 +171,21 @@ def test_doctor_with_nothing_configured_passes(env: dict[str, str], tmp_path: Pa
         "source prometheus",
         "source files",
         "Slack",
+        "anomaly model",
     ):
         assert component in result.stdout
+    assert "no model promoted yet" in result.stdout
+
+
+def test_doctor_names_the_promoted_model(
+    env: dict[str, str], tmp_path: Path, promoted_model: Path
+) -> None:
+    result = _vigil(["doctor", "--quick"], env, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "v0001 promoted, threshold" in result.stdout
+    (promoted_model / "v0001" / "model.txt").write_text("not a model")
+    broken = _vigil(["doctor", "--quick"], env, tmp_path)
+    assert broken.returncode == 1 and "vigil model train --promote" in broken.stdout
 
 
 def test_doctor_fails_for_a_configured_source_that_is_down(
