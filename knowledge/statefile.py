@@ -34,7 +34,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_json(path: Path, default: Any) -> Any:
@@ -59,7 +59,8 @@ def read_json(path: Path, default: Any) -> Any:
         return default
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (best effort)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -17,21 +17,13 @@ import pandas as pd
 
 from knowledge.statefile import write_bytes_atomic, write_json_atomic
 from training.features import Baseline, numeric_frame, rolling_mean, zscores
+from training.simulate import SEED_METRICS
 
 if TYPE_CHECKING:
     from training.features import Deviations
     from training.model import Scored
 
-ROLES: tuple[str, ...] = (
-    "cpu_usage",
-    "memory_usage",
-    "disk_usage",
-    "load_average",
-    "java_heap_usage",
-    "java_gc_time",
-    "spectrum_active_jobs",
-    "vemkd_process_count",
-)
+ROLES: tuple[str, ...] = SEED_METRICS
 # name fragments that map a column to a role, tried in order (first match wins)
 ALIASES: tuple[tuple[str, str], ...] = (
     ("heap", "java_heap_usage"),

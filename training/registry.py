@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from knowledge.statefile import read_json, write_json_atomic
+from knowledge.statefile import fsync_dir, read_json, write_json_atomic
 
 if TYPE_CHECKING:
     from training.model import AnomalyModel
@@ -146,7 +146,7 @@ class ModelRegistry:
                 if target.exists():  # taken by another writer between the check and the rename
                     continue
                 raise
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             return version
         raise RuntimeError(f"could not find a free version number in {self.root}")
 
@@ -369,17 +369,4 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(folder)
