@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from training.model import AnomalyModel
-from training.pipeline import train_and_register
+from training.pipeline import split_generated, train_and_register
 from training.registry import ModelRegistry, PromotedModel
 from training.simulate import simulate_fleet
 
@@ -44,9 +44,8 @@ class ModelService:
     def _train_default(self) -> None:
         try:
             fleet = simulate_fleet(DEFAULT_SAMPLES, 0.2, seed=0)
-            trained = train_and_register(
-                self.registry, fleet, trained_on="generated fleet (default, seed 0)"
-            )
+            data = split_generated(fleet, "generated fleet (default, seed 0)")
+            trained = train_and_register(self.registry, data)
             log.info(
                 "no anomaly model was promoted: trained and promoted %s in %.1f s",
                 trained.version,

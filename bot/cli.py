@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from bot.history import ImportJob
     from knowledge.sources.base import Redact, Source
     from knowledge.store import KnowledgeStore
-    from training.model import AnomalyModel
+    from training.pipeline import TrainingData
     from training.registry import ModelRegistry
 
 app = typer.Typer(
@@ -651,7 +650,6 @@ anomaly_app = typer.Typer(help="Score metrics with the anomaly model.", no_args_
 app.add_typer(anomaly_app, name="anomaly")
 
 DATASET_FILE = Path("datasets") / "metrics_dataset.json"
-HELDOUT = 0.3  # the newest share of each host's rows (or of a CSV) kept out of training
 
 
 def _registry(settings: Settings) -> ModelRegistry:
@@ -663,19 +661,6 @@ def _registry(settings: Settings) -> ModelRegistry:
 def _usage_error(message: str) -> NoReturn:
     typer.echo(f"vigil: {message}", err=True)
     raise typer.Exit(2)
-
-
-@dataclass(frozen=True)
-class _TrainingData:
-    """What ``model train`` fits on: ``normal``, the training rows (numeric metrics, maybe
-    ``host``, ``ts`` and ``status``), labelled rows for the diagnosis (``typed``), and the
-    held-out newest rows."""
-
-    normal: pd.DataFrame
-    typed: pd.DataFrame | None
-    heldout: pd.DataFrame
-    description: str
-    generated: bool  # labelled generated data (``evaluate_generated`` applies)
 
 
 def _generated_frame(
@@ -694,46 +679,12 @@ def _generated_frame(
     return frame, f"simulated fleet, seed {seed} ({len(frame):,} rows)"
 
 
-def _split_generated(frame: pd.DataFrame, description: str) -> _TrainingData:
-    """The oldest rows of every host for training (with ``status``: the model keeps labelled
-    anomalies out of its baselines and learns from them; all of them train the diagnosis), the
-    newest ``HELDOUT`` share for evaluation."""
-    frame = frame.sort_values(["host", "ts"], kind="stable").reset_index(drop=True)
-    position = frame.groupby("host").cumcount()
-    size = frame.groupby("host")["ts"].transform("size")
-    held = (position >= size * (1 - HELDOUT)).to_numpy()
-    train = frame[~held]
-    return _TrainingData(
-        normal=train,
-        typed=train,
-        heldout=frame[held],
-        description=description,
-        generated=True,
-    )
-
-
-def _split_csv(path: Path) -> _TrainingData:
+def _split_csv(path: Path) -> TrainingData:
     from training.csvscore import read_metrics_csv
+    from training.pipeline import split_history
 
     frame = read_metrics_csv(path)
-    cut = int(len(frame) * (1 - HELDOUT))
-    description = f"CSV {path} ({len(frame):,} rows x {frame.shape[1]} columns)"
-    return _TrainingData(frame.iloc[:cut], None, frame.iloc[cut:], description, generated=False)
-
-
-def _heldout_figures(model: AnomalyModel, data: _TrainingData) -> dict[str, Any]:
-    """Figures on the held-out rows: detection and diagnosis for generated data; for a CSV
-    (no labels), the share of held-out rows flagged, which should be near the false-alarm rate
-    when the data is mostly normal."""
-    if data.generated:
-        from training.evaluate import evaluate_generated
-
-        return evaluate_generated(model, data.heldout)
-    scored = model.score(data.heldout, model.fit_baseline(data.normal), explain="none")
-    return {
-        "heldout_rows": len(data.heldout),
-        "heldout_alarm_rate": round(float(scored.is_anomaly.mean()), 4),
-    }
+    return split_history(frame, f"CSV {path} ({len(frame):,} rows x {frame.shape[1]} columns)")
 
 
 @model_app.command("train")
@@ -757,12 +708,10 @@ def model_train(
     ] = None,
 ) -> None:
     """Train an anomaly model, evaluate it on held-out data and add it to the registry."""
-    import time
-
     from training.csvscore import InputError
     from training.metrics_dataset import DatasetError
-    from training.model import AnomalyModel, ModelConfig
-    from training.registry import data_hash
+    from training.model import ModelConfig
+    from training.pipeline import split_generated, train_and_register
 
     settings = _settings()
     if dataset is not None and csv is not None:
@@ -773,31 +722,27 @@ def model_train(
         if csv is not None:
             data = _split_csv(csv)
         else:
-            data = _split_generated(*_generated_frame(settings, dataset, seed))
+            data = split_generated(*_generated_frame(settings, dataset, seed))
     except (InputError, DatasetError) as exc:
         _usage_error(str(exc))
     typer.echo(f"training on {data.description} ...")
-    config = ModelConfig.model_validate({"false_alarm_rate": far, "seed": seed})
-    began = time.perf_counter()
+    config = ModelConfig(false_alarm_rate=far, seed=seed)
     try:
-        model = AnomalyModel.train(data.normal, config, typed=data.typed)
+        trained = train_and_register(_registry(settings), data, config=config, promote=promote)
     except ValueError as exc:
         _usage_error(f"cannot train on {data.description}: {exc}")
-    seconds = time.perf_counter() - began
-    figures = {"train_seconds": round(seconds, 2), **_heldout_figures(model, data)}
-    registry = _registry(settings)
-    version = registry.add(
-        model, metrics=figures, data_hash=data_hash(data.normal), trained_on=data.description
-    )
-    promoted = promote if promote is not None else registry.promoted_version() is None
-    if promoted:
-        registry.promote(version)
+    version = trained.version
     typer.echo(
-        f"model {version}: threshold {model.threshold:.4f}, trained in {seconds:.1f} s"
-        + (", promoted" if promoted else f" (not promoted; `vigil model promote {version}`)")
+        f"model {version}: threshold {trained.model.threshold:.4f}, trained in "
+        f"{trained.seconds:.1f} s"
+        + (
+            ", promoted"
+            if trained.promoted
+            else f" (not promoted; `vigil model promote {version}`)"
+        )
     )
-    _print_figures(figures)
-    if figures.get("rows") == 0:
+    _print_figures(trained.figures)
+    if trained.figures.get("rows") == 0:
         typer.echo("note: too few held-out rows per host to evaluate; use a larger dataset")
 
 
@@ -863,6 +808,7 @@ def model_evaluate(
 
     from training.evaluate import evaluate_generated, evaluate_smd
     from training.metrics_dataset import DatasetError
+    from training.pipeline import split_generated
     from training.registry import UnknownModel
 
     settings = _settings()
@@ -889,7 +835,7 @@ def model_evaluate(
             _usage_error(str(exc))
         results["generated"] = {
             "data": description,
-            **evaluate_generated(model, _split_generated(frame, description).heldout),
+            **evaluate_generated(model, split_generated(frame, description).heldout),
         }
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=str))

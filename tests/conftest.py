@@ -48,12 +48,13 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model registry with the bot's default model promoted, trained once per session."""
-    from training.pipeline import train_and_register
+    from training.pipeline import split_generated, train_and_register
     from training.registry import ModelRegistry
     from training.simulate import simulate_fleet
 
     root = tmp_path_factory.mktemp("models")
-    train_and_register(ModelRegistry(root), simulate_fleet(20_000, seed=0), trained_on="tests")
+    fleet = split_generated(simulate_fleet(20_000, seed=0), "generated fleet (tests)")
+    train_and_register(ModelRegistry(root), fleet)
     return root
 
 

@@ -1,9 +1,8 @@
-"""Train, evaluate and register an anomaly model in one call: what ``vigil model train`` does,
-and what the bot does on its first start when no model is promoted yet."""
+"""Train, evaluate and register an anomaly model: the one path behind ``vigil model train`` and
+the default model the bot trains on its first start when none is promoted."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,72 +13,86 @@ from training.evaluate import evaluate_generated
 from training.model import AnomalyModel, ModelConfig
 from training.registry import ModelRegistry, data_hash
 
-log = logging.getLogger(__name__)
+HELDOUT = 0.3  # the newest share of each host's rows (or of a history) kept out of training
 
-HELD_OUT_HOSTS = 0.25
+
+@dataclass(frozen=True)
+class TrainingData:
+    """``normal``: the training rows (numeric metrics, maybe ``host``, ``ts`` and ``status``);
+    ``typed``: labelled rows for the diagnosis; ``heldout``: the newest rows, for evaluation."""
+
+    normal: pd.DataFrame
+    typed: pd.DataFrame | None
+    heldout: pd.DataFrame
+    description: str
+    generated: bool  # labelled generated data (``evaluate_generated`` applies)
 
 
 @dataclass(frozen=True)
 class Trained:
     version: str
     model: AnomalyModel
-    metrics: dict[str, Any]
+    figures: dict[str, Any]
     seconds: float
     promoted: bool
 
 
-def split_hosts(
-    frame: pd.DataFrame, share: float = HELD_OUT_HOSTS
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Training rows and held-out rows, split by host (the held-out hosts are never seen)."""
-    if "host" not in frame.columns:
-        return frame, frame.iloc[0:0]
-    hosts = sorted(frame["host"].unique())
-    held = max(1, round(len(hosts) * share)) if len(hosts) > 1 else 0
-    keep = set(hosts[: len(hosts) - held])
-    mask = frame["host"].isin(keep)
-    return frame[mask], frame[~mask]
+def split_generated(frame: pd.DataFrame, description: str) -> TrainingData:
+    """The oldest rows of every host for training (with ``status``: the model keeps labelled
+    anomalies out of its baselines and learns from them; all of them train the diagnosis), the
+    newest ``HELDOUT`` share for evaluation."""
+    frame = frame.sort_values(["host", "ts"], kind="stable").reset_index(drop=True)
+    position = frame.groupby("host").cumcount()
+    size = frame.groupby("host")["ts"].transform("size")
+    held = (position >= size * (1 - HELDOUT)).to_numpy()
+    train = frame[~held]
+    return TrainingData(train, train, frame[held], description, generated=True)
 
 
-def train_labelled(
-    frame: pd.DataFrame, config: ModelConfig | None = None
-) -> tuple[AnomalyModel, dict[str, Any]]:
-    """Train on a labelled fleet (the generated metrics dataset: ``host``, ``ts``, metrics,
-    ``status``, ``anomaly_type``, ``severity``) and evaluate on held-out hosts."""
-    train, held = split_hosts(frame)
-    drop = [c for c in ("service", "incident_id", "batch_id") if c in train.columns]
-    model = AnomalyModel.train(
-        train.drop(columns=[*drop, "anomaly_type", "severity"], errors="ignore"),
-        config,
-        typed=train.drop(columns=drop),
-    )
-    metrics: dict[str, Any] = {"train_seconds": model.metadata["train_seconds"]}
-    if not held.empty:
-        report = evaluate_generated(model, held.drop(columns=drop))
-        metrics["heldout"] = report
-    return model, metrics
+def split_history(frame: pd.DataFrame, description: str) -> TrainingData:
+    """An unlabelled history (one series, e.g. a CSV): the oldest rows train, the newest
+    ``HELDOUT`` share is held out."""
+    cut = int(len(frame) * (1 - HELDOUT))
+    return TrainingData(frame.iloc[:cut], None, frame.iloc[cut:], description, generated=False)
+
+
+def heldout_figures(model: AnomalyModel, data: TrainingData) -> dict[str, Any]:
+    """Figures on the held-out rows: detection and diagnosis for generated data; for an
+    unlabelled history, the share of held-out rows flagged, which should be near the
+    false-alarm rate when the data is mostly normal."""
+    if data.generated:
+        return evaluate_generated(model, data.heldout)
+    scored = model.score(data.heldout, model.fit_baseline(data.normal), explain="none")
+    return {
+        "heldout_rows": len(data.heldout),
+        "heldout_alarm_rate": round(float(scored.is_anomaly.mean()), 4),
+    }
+
+
+def train_evaluated(
+    data: TrainingData, config: ModelConfig | None = None
+) -> tuple[AnomalyModel, dict[str, Any], float]:
+    """Train on ``data`` and evaluate on its held-out rows: (model, figures, seconds)."""
+    began = time.perf_counter()
+    model = AnomalyModel.train(data.normal, config, typed=data.typed)
+    seconds = time.perf_counter() - began
+    return model, {"train_seconds": round(seconds, 2), **heldout_figures(model, data)}, seconds
 
 
 def train_and_register(
     registry: ModelRegistry,
-    frame: pd.DataFrame,
+    data: TrainingData,
     *,
     config: ModelConfig | None = None,
-    trained_on: str,
     promote: bool | None = None,
 ) -> Trained:
-    """Train (labelled fleet when the frame has ``status``, else unlabelled history), add to the
-    registry, and promote when asked, or by default when nothing is promoted yet."""
-    began = time.perf_counter()
-    if "status" in frame.columns and "anomaly_type" in frame.columns:
-        model, metrics = train_labelled(frame, config)
-    else:
-        model = AnomalyModel.train(frame, config)
-        metrics = {"train_seconds": model.metadata["train_seconds"]}
+    """Train, evaluate, add to the registry, and promote when asked, or by default when nothing
+    is promoted yet."""
+    model, figures, seconds = train_evaluated(data, config)
     version = registry.add(
-        model, metrics=metrics, data_hash=data_hash(frame), trained_on=trained_on
+        model, metrics=figures, data_hash=data_hash(data.normal), trained_on=data.description
     )
     should_promote = registry.promoted_version() is None if promote is None else promote
     if should_promote:
         registry.promote(version)
-    return Trained(version, model, metrics, time.perf_counter() - began, should_promote)
+    return Trained(version, model, figures, seconds, should_promote)
