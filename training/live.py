@@ -3,6 +3,7 @@ the promoted anomaly model, and describe what is anomalous in facts a chat messa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +55,16 @@ class Detection:
         return (self.service, self.host, self.anomaly_type)
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """A host's baseline (``None``: too little history when tried ``at``)."""
+
+    at: datetime
+    model: int  # id() of the model it was fitted for
+    columns: tuple[str, ...]
+    baseline: Baseline | None
+
+
 class LiveScorer:
     """Scores the newest rows of every (service, host) the reader knows, with the model that
     ``model_source`` returns now (the promoted one: a newly promoted model is used at the next
@@ -79,7 +90,7 @@ class LiveScorer:
         self.chart_span = chart_span
         self.refit = refit
         self.step_s = step_s
-        self._baselines: dict[tuple[str, str], tuple[datetime, int, Baseline]] = {}
+        self._baselines: dict[tuple[str, str], _Fitted] = {}
 
     def detect(self, now: datetime) -> list[Detection]:
         model = self.model_source()
@@ -90,45 +101,47 @@ class LiveScorer:
         self._refit_stale(model, frames, now)
         found = []
         for key, frame in frames.items():
-            baseline = self._fresh(model, key, frame, now)
-            if baseline is None:
-                continue
-            detection = self._detect_one(model, key, frame, baseline, now)
+            entry = self._baselines.get(key)
+            if entry is None or entry.baseline is None:
+                continue  # not enough history yet: tried again at the next refit
+            detection = self._detect_one(model, key, frame, entry.baseline, now)
             if detection is not None:
                 found.append(detection)
         return found
 
-    def _fresh(
-        self, model: AnomalyModel, key: tuple[str, str], frame: pd.DataFrame, now: datetime
-    ) -> Baseline | None:
-        cached = self._baselines.get(key)
-        columns = tuple(c for c in frame.columns if c != "ts")
-        if cached is None or cached[1] != id(model) or cached[2].columns != columns:
-            return None
-        return cached[2] if now - cached[0] < self.refit else None
-
     def _refit_stale(
         self, model: AnomalyModel, frames: dict[tuple[str, str], pd.DataFrame], now: datetime
     ) -> None:
-        """Refit the baselines that are missing, old, or for another model or column set, from
-        one read of the whole history."""
-        stale = [k for k, f in frames.items() if self._fresh(model, k, f, now) is None]
+        """Refit, from one read of the whole history, the baselines that are missing, older
+        than ``refit``, or for another model or column set. A host without enough history is
+        remembered as tried, so it does not cause a history read on every run."""
+        stale = {
+            key: columns
+            for key, frame in frames.items()
+            if not self._fresh(key, model, columns := tuple(c for c in frame if c != "ts"), now)
+        }
         if not stale:
             return
         history = host_frames(self.reader, now - self.history, now - self.window, self.step_s)
         min_rows = max(30, max(model.config.windows) // 4)
-        for key in stale:
+        for key, columns in stale.items():
             past = history.get(key)
-            columns = [c for c in frames[key].columns if c != "ts"]
-            if past is None or len(past) < min_rows or not set(columns) <= set(past.columns):
-                self._baselines.pop(key, None)
-                continue
-            try:
-                baseline = model.fit_baseline(past[columns])
-            except ValueError:
-                self._baselines.pop(key, None)
-                continue
-            self._baselines[key] = (now, id(model), baseline)
+            baseline = None
+            if past is not None and len(past) >= min_rows and set(columns) <= set(past.columns):
+                with contextlib.suppress(ValueError):
+                    baseline = model.fit_baseline(past[list(columns)])
+            self._baselines[key] = _Fitted(now, id(model), columns, baseline)
+
+    def _fresh(
+        self, key: tuple[str, str], model: AnomalyModel, columns: tuple[str, ...], now: datetime
+    ) -> bool:
+        entry = self._baselines.get(key)
+        return (
+            entry is not None
+            and entry.model == id(model)
+            and entry.columns == columns
+            and now - entry.at < self.refit
+        )
 
     def _detect_one(
         self,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.training.fleet import FrameReader, clean
+from knowledge.telemetry import MetricSeries
+from tests.training.fleet import COLUMNS, FrameReader, clean
 from training.evaluate import best_f1, hit_rate, pointwise_f1
 from training.live import LiveScorer
 from training.model import AnomalyModel, ModelConfig
@@ -137,3 +139,38 @@ def test_live_scorer_detects_the_host_that_moved(model: AnomalyModel) -> None:
     assert detection.since <= now - timedelta(minutes=10) and detection.at == now
     assert set(detection.band) == {f.metric for f in detection.top}
     assert LiveScorer(lambda: None, FrameReader(frames, now)).detect(now) == []
+
+
+class CountingReader(FrameReader):
+    """Records where each range query starts."""
+
+    def __init__(self, frames: dict[tuple[str, str], pd.DataFrame], now: datetime) -> None:
+        super().__init__(frames, now)
+        self.starts: list[datetime] = []
+
+    def query_range(
+        self, metric: str, start: datetime, *args: Any, **kwargs: Any
+    ) -> list[MetricSeries]:
+        self.starts.append(start)
+        return super().query_range(metric, start, *args, **kwargs)
+
+
+def test_live_scorer_reads_history_only_when_a_baseline_is_due(model: AnomalyModel) -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    frames = {}
+    for host, rows in (("old-1", 600), ("new-1", 20)):  # new-1 has too little history
+        frame = clean(rows, seed=30)
+        frame.insert(0, "ts", [now - timedelta(minutes=m) for m in range(rows - 1, -1, -1)])
+        frames[("shop", host)] = frame
+    reader = CountingReader(frames, now)
+    starts = reader.starts
+    scorer = LiveScorer(lambda: model, reader)
+    scorer.detect(now)
+    day_reads = sum(start <= now - timedelta(hours=23) for start in starts)
+    assert day_reads == len(COLUMNS)  # one read of the day's history per metric, all hosts
+    starts.clear()
+    scorer.detect(now + timedelta(minutes=1))
+    assert starts and all(start > now - timedelta(hours=23) for start in starts)
+    starts.clear()
+    scorer.detect(now + timedelta(minutes=31))  # past `refit`: the baselines are refitted
+    assert sum(start <= now - timedelta(hours=22) for start in starts) == len(COLUMNS)
