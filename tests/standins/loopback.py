@@ -3,12 +3,35 @@ quiet, and a server on an ephemeral 127.0.0.1 port run in a daemon thread."""
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class Recorded:
+    """One request a stand-in received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # the parsed JSON body, None when there was none
+
+
+def pieces(text: str) -> list[str]:
+    """How the LLM stand-ins split an answer into stream chunks: a word with its trailing
+    space."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def prompt_count(body: dict[str, Any]) -> int:
+    """The prompt size the LLM stand-ins report: the words in all messages."""
+    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
 
 
 class QuietHandler(BaseHTTPRequestHandler):

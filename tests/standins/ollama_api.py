@@ -9,7 +9,6 @@ talks to it unmodified.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,18 +18,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.standins import loopback
-from tests.standins.loopback import QuietHandler
+from tests.standins.loopback import QuietHandler, Recorded, pieces, prompt_count
 
 DEFAULT_MODEL = "llama3.2:1b"
 DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
 
 
-@dataclass
-class OllamaRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: Any  # the parsed JSON body, None when there was none
+OllamaRequest = Recorded
 
 
 @dataclass
@@ -56,16 +50,6 @@ class OllamaStandIn:
     @property
     def chats(self) -> list[OllamaRequest]:
         return [r for r in self.requests if r.path == "/api/chat"]
-
-
-def pieces(text: str) -> list[str]:
-    """How the stand-in splits an answer into stream chunks: a word with its trailing space."""
-    return re.findall(r"\S+\s*|\s+", text)
-
-
-def prompt_count(body: dict[str, Any]) -> int:
-    """The ``prompt_eval_count`` the stand-in reports: the words in all messages."""
-    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
 
 
 def _now() -> str:

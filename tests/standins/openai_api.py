@@ -9,7 +9,6 @@ error bodies), so the real ``openai.OpenAI(base_url=...)`` talks to it unmodifie
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,18 +18,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.standins import loopback
-from tests.standins.loopback import QuietHandler
+from tests.standins.loopback import QuietHandler, Recorded, pieces, prompt_count
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
 
 
-@dataclass
-class OpenAIRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    body: Any  # the parsed JSON body, None when there was none
+OpenAIRequest = Recorded
 
 
 @dataclass
@@ -59,16 +53,6 @@ class OpenAIStandIn:
     @property
     def completions(self) -> list[OpenAIRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
-
-
-def pieces(text: str) -> list[str]:
-    """How the stand-in splits an answer into stream chunks: a word with its trailing space."""
-    return re.findall(r"\S+\s*|\s+", text)
-
-
-def prompt_count(body: dict[str, Any]) -> int:
-    """The ``usage.prompt_tokens`` the stand-in reports: the words in all messages."""
-    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
 
 
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
