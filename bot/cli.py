@@ -8,12 +8,13 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_support import load_settings_or_exit, state, usage_error
 from bot.config import Settings, load_settings
 from bot.logging import configure_logging
 from knowledge.errors import ConfigError, QueryError, VigilError
@@ -39,7 +40,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("vigil")
-_state: dict[str, object] = {"log_json": None, "log_level": None}
 
 
 @app.callback()
@@ -47,23 +47,8 @@ def _global(
     log_json: Annotated[bool, typer.Option("--log-json", help="log as JSON lines")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
-    _state["log_json"] = log_json or None
-    _state["log_level"] = "DEBUG" if verbose else None
-
-
-def _settings() -> Settings:
-    """Load settings and set up logging; a bad value exits 2 with one line."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"vigil: config error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    configure_logging(
-        level=str(_state["log_level"] or settings.env.VIGIL_LOG_LEVEL),
-        json_lines=bool(_state["log_json"]) or settings.env.VIGIL_LOG_FORMAT == "json",
-        secrets=settings.env.secret_values(),
-    )
-    return settings
+    state["log_json"] = log_json or None
+    state["log_level"] = "DEBUG" if verbose else None
 
 
 def _run_async(coro: object) -> int:
@@ -86,7 +71,7 @@ def demo(
     """Run the demo: a simulated fleet with scripted incidents, alerts and chat, all offline."""
     from bot.demo import run_demo
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     raise typer.Exit(_run_async(run_demo(settings, duration=duration, web=not no_web)))
 
 
@@ -97,7 +82,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the bot with the integrations configured in .env and data_config/."""
-    settings = _settings()
+    settings = load_settings_or_exit()
     raise typer.Exit(_run_async(_run_bot(settings, duration)))
 
 
@@ -191,7 +176,7 @@ def ask(
 
     from bot.knowledge import build_answerer, make_redactor
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     store = _store(settings)
     answerer = build_answerer(settings, make_redactor(settings), store)
     stream = not as_json and sys.stdout.isatty() and answerer.provider is not None
@@ -231,7 +216,7 @@ def kb_stats(
     """Documents per source and kind, the newest timestamp, size on disk, indexes."""
     import json
 
-    stats = _store(_settings()).stats()
+    stats = _store(load_settings_or_exit()).stats()
     if as_json:
         typer.echo(json.dumps(stats.to_json(), indent=2))
         return
@@ -270,7 +255,7 @@ def kb_search(
     from knowledge.store import sql_in, sql_ts
     from knowledge.timeparse import parse_duration
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     filters = []
     for name in source or []:
         if name not in SOURCES:
@@ -324,7 +309,7 @@ def kb_add_runbooks(
     from bot.knowledge import make_redactor
     from knowledge.ingest import sync_runbooks
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     store = _store(settings)
     skipped: list[str] = []
     try:
@@ -349,7 +334,7 @@ def kb_maintain() -> None:
     """Apply retention, build missing indexes and compact the store now."""
     from datetime import UTC, datetime
 
-    report = _store(_settings()).maintain(datetime.now(UTC))
+    report = _store(load_settings_or_exit()).maintain(datetime.now(UTC))
     deleted = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "nothing"
     typer.echo(
         f"deleted: {deleted}; indexes created: {', '.join(report.indexes_created) or 'none'}"
@@ -418,7 +403,7 @@ def ingest(
     from knowledge.statefile import Watermarks
     from knowledge.timeparse import parse_duration
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     try:
         reach = parse_duration(since) if since else None
     except ValueError as exc:
@@ -511,7 +496,7 @@ def import_prometheus(
     from knowledge.sources.registry import with_env
     from knowledge.timeparse import parse_duration
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     now = datetime.now(UTC)
     try:
         first, last = align_down(parse_when(start, now)), align_down(parse_when(end, now))
@@ -558,7 +543,7 @@ def import_openmetrics(
     )
     from knowledge.timeparse import parse_duration
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     try:
         step = parse_duration(chunk)
     except ValueError as exc:
@@ -601,7 +586,7 @@ def import_logs(
     from knowledge.ingest import SourceRun, store_fetch
     from knowledge.sources.files import FilesConfig, FilesSource
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     files = sorted(str(Path(p).resolve()) for p in paths)
     missing = [p for p in files if not Path(p).exists()]
     if missing:
@@ -658,11 +643,6 @@ def _registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry.in_data_dir(Path(settings.data_dir))
 
 
-def _usage_error(message: str) -> NoReturn:
-    typer.echo(f"vigil: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _generated_frame(
     settings: Settings, dataset: Path | None, seed: int
 ) -> tuple[pd.DataFrame, str]:
@@ -713,24 +693,24 @@ def model_train(
     from training.model import ModelConfig
     from training.pipeline import split_generated, train_and_register
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     if dataset is not None and csv is not None:
-        _usage_error("give --dataset or --csv, not both")
+        usage_error("give --dataset or --csv, not both")
     if not far < 0.5:
-        _usage_error(f"--far {far}: expected a rate below 0.5, such as 0.01")
+        usage_error(f"--far {far}: expected a rate below 0.5, such as 0.01")
     try:
         if csv is not None:
             data = _split_csv(csv)
         else:
             data = split_generated(*_generated_frame(settings, dataset, seed))
     except (InputError, DatasetError) as exc:
-        _usage_error(str(exc))
+        usage_error(str(exc))
     typer.echo(f"training on {data.description} ...")
     config = ModelConfig(false_alarm_rate=far, seed=seed)
     try:
         trained = train_and_register(_registry(settings), data, config=config, promote=promote)
     except ValueError as exc:
-        _usage_error(f"cannot train on {data.description}: {exc}")
+        usage_error(f"cannot train on {data.description}: {exc}")
     version = trained.version
     typer.echo(
         f"model {version}: threshold {trained.model.threshold:.4f}, trained in "
@@ -753,7 +733,7 @@ def model_list(
     """The models in the registry, oldest first; * marks the promoted one."""
     import json
 
-    infos = _registry(_settings()).versions()
+    infos = _registry(load_settings_or_exit()).versions()
     if as_json:
         typer.echo(json.dumps([info.to_json() for info in infos], indent=2))
         return
@@ -779,12 +759,12 @@ def model_promote(version: Annotated[str, typer.Argument(help="e.g. v0003")]) ->
     it up within seconds, without a restart."""
     from training.registry import UnknownModel
 
-    registry = _registry(_settings())
+    registry = _registry(load_settings_or_exit())
     before = registry.promoted_version()
     try:
         info = registry.promote(version)
     except UnknownModel as exc:
-        _usage_error(str(exc))
+        usage_error(str(exc))
     typer.echo(f"promoted {info.version}" + (f" (was {before})" if before else ""))
 
 
@@ -811,28 +791,28 @@ def model_evaluate(
     from training.pipeline import split_generated
     from training.registry import UnknownModel
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     registry = _registry(settings)
     chosen = version or registry.promoted_version()
     if chosen is None:
-        _usage_error("no model is promoted: give a VERSION or run `vigil model train`")
+        usage_error("no model is promoted: give a VERSION or run `vigil model train`")
     try:
         model = registry.load(chosen)
     except UnknownModel as exc:
-        _usage_error(str(exc))
+        usage_error(str(exc))
     except ValueError as exc:
         typer.echo(f"vigil: {exc}", err=True)
         raise typer.Exit(1) from None
     results: dict[str, Any] = {"version": chosen}
     if smd is not None:
         if not (smd / "test").is_dir():
-            _usage_error(f"--smd {smd}: expected the SMD layout (train/, test/, test_label/)")
+            usage_error(f"--smd {smd}: expected the SMD layout (train/, test/, test_label/)")
         results["smd"] = evaluate_smd(smd, model.config)
     if dataset is not None or smd is None:
         try:
             frame, description = _generated_frame(settings, dataset, model.config.seed)
         except DatasetError as exc:
-            _usage_error(str(exc))
+            usage_error(str(exc))
         results["generated"] = {
             "data": description,
             **evaluate_generated(model, split_generated(frame, description).heldout),
@@ -863,18 +843,18 @@ def anomaly_score(
     from training.csvscore import InputError, score_csv
     from training.registry import UnknownModel
 
-    settings = _settings()
+    settings = load_settings_or_exit()
     try:
         model = _registry(settings).load_promoted()
     except (UnknownModel, ValueError) as exc:
         typer.echo(f"vigil: the promoted model cannot be loaded: {exc}", err=True)
         raise typer.Exit(1) from None
     if model is None and fit_on is None:
-        _usage_error("no model is promoted: run `vigil model train` first, or give --fit-on")
+        usage_error("no model is promoted: run `vigil model train` first, or give --fit-on")
     try:
         summary = score_csv(model, input_csv, output, fit_on=fit_on)
     except InputError as exc:
-        _usage_error(str(exc))
+        usage_error(str(exc))
     except OSError as exc:
         typer.echo(f"vigil: cannot write {output}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
