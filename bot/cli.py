@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli_dataset import dataset_app
+from bot.cli_finetune import finetune_app
 from bot.cli_support import load_settings_or_exit, state, usage_error
 from bot.config import Settings, load_settings
 from bot.logging import configure_logging
@@ -624,6 +626,11 @@ def import_logs(
     typer.echo(total.line().replace("files: ", f"logs: {len(files)} path(s), ", 1))
     raise typer.Exit(1 if total.status == "error" else 0)
 
+
+# ----------------------------------------------------------------------------- datasets
+
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(finetune_app, name="finetune")
 
 # ----------------------------------------------------------------------------- anomaly model
 
