@@ -6,7 +6,9 @@ host and the reason, and never the messages sent.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -25,8 +27,16 @@ class OllamaProvider:
 
     name = "ollama"
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, keep_alive: str | None = None) -> None:
         self.host = host
+        self.keep_alive = keep_alive
+        """How long the server keeps a model loaded after a request (e.g. ``30m``); None: the
+        server's default (5 minutes)."""
+        # one client per timeout, reused across calls and threads: building one costs ~20 ms
+        self._clients: dict[float, ollama.Client] = {}
+        self._lock = threading.Lock()
+        # close the connections when the provider goes away (no unclosed-socket warnings)
+        weakref.finalize(self, _close_all, self._clients)
 
     def complete(
         self,
@@ -42,24 +52,35 @@ class OllamaProvider:
         secrets = [m.content for m in messages]
         deadline = time.monotonic() + timeout_s
         with self._failures(timeout_s, secrets):
-            client = ollama.Client(host=self.host, timeout=timeout_s)
-        with client:
-            if on_token is None:
-                with self._failures(timeout_s, secrets):
-                    last = client.chat(model=model, messages=payload, options=options, stream=False)
-                text = last.message.content or ""
+            client = self._client(timeout_s)
+        if on_token is None:
+            with self._failures(timeout_s, secrets):
+                last = client.chat(
+                    model=model,
+                    messages=payload,
+                    options=options,
+                    stream=False,
+                    keep_alive=self.keep_alive,
+                )
+            text = last.message.content or ""
+        else:
+            pieces: list[str] = []
+            stream = client.chat(
+                model=model,
+                messages=payload,
+                options=options,
+                stream=True,
+                keep_alive=self.keep_alive,
+            )
+            for last in self._within(stream, deadline, timeout_s, secrets):
+                if piece := last.message.content:
+                    pieces.append(piece)
+                    on_token(piece)  # outside _failures: the caller's errors stay theirs
+                if last.done:
+                    break
             else:
-                pieces: list[str] = []
-                stream = client.chat(model=model, messages=payload, options=options, stream=True)
-                for last in self._within(stream, deadline, timeout_s, secrets):
-                    if piece := last.message.content:
-                        pieces.append(piece)
-                        on_token(piece)  # outside _failures: the caller's errors stay theirs
-                    if last.done:
-                        break
-                else:
-                    raise self._error("ended the stream before it was done")
-                text = "".join(pieces)
+                raise self._error("ended the stream before it was done")
+            text = "".join(pieces)
         prompt_tokens, completion_tokens = last.prompt_eval_count, last.eval_count
         return Completion(
             text=text,
@@ -74,6 +95,26 @@ class OllamaProvider:
             ),
             estimated=prompt_tokens is None or completion_tokens is None,
         )
+
+    def warm(self, model: str, timeout_s: float) -> None:
+        """Load ``model`` into the server's memory now and keep it for ``keep_alive`` (a
+        generate request with no prompt, as Ollama documents), so the first real request does
+        not wait for the load."""
+        with self._failures(timeout_s, []):
+            self._client(timeout_s).generate(model=model, keep_alive=self.keep_alive)
+
+    def close(self) -> None:
+        """Close the HTTP connections this provider holds."""
+        with self._lock:
+            _close_all(self._clients)
+
+    def _client(self, timeout_s: float) -> ollama.Client:
+        with self._lock:
+            client = self._clients.get(timeout_s)
+            if client is None:
+                client = ollama.Client(host=self.host, timeout=timeout_s)
+                self._clients[timeout_s] = client
+            return client
 
     def _within(
         self, stream: Iterator[T], deadline: float, timeout_s: float, secrets: list[str]
@@ -116,3 +157,9 @@ class OllamaProvider:
 
     def _error(self, reason: str) -> ProviderError:
         return ProviderError(f"{self.name} at {self.host} {reason}")
+
+
+def _close_all(clients: dict[float, ollama.Client]) -> None:
+    for client in clients.values():
+        client.close()
+    clients.clear()

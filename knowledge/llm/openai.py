@@ -8,7 +8,9 @@ server and the reason, and never the API key or the messages sent.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -36,6 +38,11 @@ class OpenAIProvider:
     def __init__(self, api_key: str | None, base_url: str | None) -> None:
         self.api_key = api_key
         self.base_url = base_url
+        # one client per timeout, reused across calls and threads: building one costs ~20 ms
+        self._clients: dict[float, openai.OpenAI] = {}
+        self._lock = threading.Lock()
+        # close the connections when the provider goes away (no unclosed-socket warnings)
+        weakref.finalize(self, _close_all, self._clients)
 
     def __repr__(self) -> str:  # keeps the key out of logs and tracebacks
         return f"OpenAIProvider(base_url={self.base_url!r})"
@@ -54,46 +61,40 @@ class OpenAIProvider:
         deadline = time.monotonic() + timeout_s
         where = _without_userinfo(self.base_url or "the default base URL")
         with self._failures(where, timeout_s, secrets):
-            client = openai.OpenAI(
-                api_key=self.api_key or "not-needed",
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=timeout_s,
-            )
+            client = self._client(timeout_s)
         where = _without_userinfo(str(client.base_url).rstrip("/"))
-        with client:
-            if on_token is None:
-                with self._failures(where, timeout_s, secrets):
-                    response = client.chat.completions.create(
-                        model=model, messages=payload, temperature=temperature, stream=False
-                    )
-                if not response.choices:
-                    raise self._error(where, "sent a malformed response (no choices)")
-                text = response.choices[0].message.content or ""
-                usage, answered_by = response.usage, response.model
-            else:
-                pieces: list[str] = []
-                usage, answered_by = None, None
-                with self._failures(where, timeout_s, secrets):
-                    stream = client.chat.completions.create(
-                        model=model,
-                        messages=payload,
-                        temperature=temperature,
-                        stream=True,
-                        stream_options={"include_usage": True},
-                    )
-                chunks = 0
-                with stream:
-                    for chunk in self._within(stream, deadline, where, timeout_s, secrets):
-                        chunks += 1
-                        answered_by = chunk.model or answered_by
-                        usage = chunk.usage or usage
-                        if chunk.choices and (piece := chunk.choices[0].delta.content):
-                            pieces.append(piece)
-                            on_token(piece)  # outside _failures: the caller's errors stay theirs
-                if not chunks:  # not even the opening chunk: this was no event stream
-                    raise self._error(where, "sent a malformed response (no chunks)")
-                text = "".join(pieces)
+        if on_token is None:
+            with self._failures(where, timeout_s, secrets):
+                response = client.chat.completions.create(
+                    model=model, messages=payload, temperature=temperature, stream=False
+                )
+            if not response.choices:
+                raise self._error(where, "sent a malformed response (no choices)")
+            text = response.choices[0].message.content or ""
+            usage, answered_by = response.usage, response.model
+        else:
+            pieces: list[str] = []
+            usage, answered_by = None, None
+            with self._failures(where, timeout_s, secrets):
+                stream = client.chat.completions.create(
+                    model=model,
+                    messages=payload,
+                    temperature=temperature,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            chunks = 0
+            with stream:
+                for chunk in self._within(stream, deadline, where, timeout_s, secrets):
+                    chunks += 1
+                    answered_by = chunk.model or answered_by
+                    usage = chunk.usage or usage
+                    if chunk.choices and (piece := chunk.choices[0].delta.content):
+                        pieces.append(piece)
+                        on_token(piece)  # outside _failures: the caller's errors stay theirs
+            if not chunks:  # not even the opening chunk: this was no event stream
+                raise self._error(where, "sent a malformed response (no chunks)")
+            text = "".join(pieces)
         return Completion(
             text=text,
             model=answered_by or model,
@@ -105,6 +106,24 @@ class OpenAIProvider:
             completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
             estimated=usage is None,
         )
+
+    def _client(self, timeout_s: float) -> openai.OpenAI:
+        with self._lock:
+            client = self._clients.get(timeout_s)
+            if client is None:
+                client = openai.OpenAI(
+                    api_key=self.api_key or "not-needed",
+                    base_url=self.base_url,
+                    max_retries=0,
+                    timeout=timeout_s,
+                )
+                self._clients[timeout_s] = client
+            return client
+
+    def close(self) -> None:
+        """Close the HTTP connections this provider holds."""
+        with self._lock:
+            _close_all(self._clients)
 
     def _within(
         self,
@@ -174,3 +193,9 @@ def _without_userinfo(url: str) -> str:
     if not parts.username and not parts.password:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _close_all(clients: dict[float, openai.OpenAI]) -> None:
+    for client in clients.values():
+        client.close()
+    clients.clear()

@@ -44,6 +44,8 @@ class OllamaStandIn:
     report_counts: bool = True
     """Include ``prompt_eval_count`` and ``eval_count`` in the final answer."""
     requests: list[OllamaRequest] = field(default_factory=list)
+    loaded: set[str] = field(default_factory=set)
+    """Models loaded by a prompt-less ``/api/generate`` (a client keeping them warm)."""
     url: str = ""
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -112,6 +114,9 @@ def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             request = self._record()
+            if self.path == "/api/generate":
+                self._generate(request)
+                return
             if self.path != "/api/chat":
                 self._send(404, b"404 page not found", "text/plain")
                 return
@@ -133,6 +138,29 @@ def _handler(stand_in: OllamaStandIn) -> type[BaseHTTPRequestHandler]:
             else:
                 text = stand_in.answer(request)
                 self._send(200, self._final(model, body, text, len(pieces(text))))
+
+        def _generate(self, request: OllamaRequest) -> None:
+            """``/api/generate`` without a prompt loads the model (how clients keep it warm);
+            with one, it answers like a chat, unstreamed."""
+            body = request.body if isinstance(request.body, dict) else {}
+            model = body.get("model")
+            if not model:
+                self._send(400, {"error": "model is required"})
+            elif model not in stand_in.models:
+                self._send(404, {"error": f'model "{model}" not found, try pulling it first'})
+            else:
+                stand_in.loaded.add(model)
+                text = stand_in.answer(request) if body.get("prompt") else ""
+                self._send(
+                    200,
+                    {
+                        "model": model,
+                        "created_at": _now(),
+                        "response": text,
+                        "done": True,
+                        "done_reason": "stop" if text else "load",
+                    },
+                )
 
         def _final(self, model: str, body: dict[str, Any], text: str, n: int) -> dict[str, Any]:
             final: dict[str, Any] = {
