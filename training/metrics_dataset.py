@@ -248,20 +248,29 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "severity": (str,),
     "incident_id": (str, type(None)),
 }
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", dict: "an object"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    dict: "an object",
+    list: "a list",
+}
 
 
-def _expect(where: str, obj: dict[str, Any], key: str, types: tuple[type, ...]) -> Any:
+def expect_field(where: str, obj: dict[str, Any], key: str, types: tuple[type, ...]) -> Any:
+    """``obj[key]``, or ``DatasetError`` naming ``where`` and ``key`` when it is missing or not
+    one of ``types`` (a bool is never a number)."""
     if key not in obj:
         raise DatasetError(f"{where}: field {key!r} is missing")
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, types):
         wanted = " or ".join(_TYPE_NAMES.get(t, "null") for t in types)
-        raise DatasetError(f"{where}: field {key!r} must be {wanted}, got {_show(value)}")
+        raise DatasetError(f"{where}: field {key!r} must be {wanted}, got {show_value(value)}")
     return value
 
 
-def _show(value: object) -> str:
+def show_value(value: object) -> str:
+    """``value`` as a short repr for an error message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -270,13 +279,13 @@ def validate_document(doc: Any) -> None:
     """Raise ``DatasetError`` at the first thing in ``doc`` that breaks the schema."""
     if not isinstance(doc, dict):
         raise DatasetError("the top level must be an object with metadata and training_samples")
-    meta = _expect("top level", doc, "metadata", (dict,))
+    meta = expect_field("top level", doc, "metadata", (dict,))
     for key, types in _META.items():
-        _expect("metadata", meta, key, types)
+        expect_field("metadata", meta, key, types)
     stats = meta["generation_stats"]
     for key, types in _STATS.items():
-        _expect("metadata.generation_stats", stats, key, types)
-    samples = _expect("top level", doc, "training_samples", (list,))
+        expect_field("metadata.generation_stats", stats, key, types)
+    samples = expect_field("top level", doc, "training_samples", (list,))
     if meta["total_samples"] != len(samples):
         raise DatasetError(
             f"metadata: field 'total_samples' is {meta['total_samples']} but there are "
@@ -327,7 +336,7 @@ def _check_sample(i: int, sample: Any, seen: set[str]) -> None:
     except ValueError:
         raise DatasetError(
             f"training_samples[{i}] (id {key!r}): field 'timestamp' must be an ISO time, "
-            f"got {_show(sample['timestamp'])}"
+            f"got {show_value(sample['timestamp'])}"
         ) from None
 
 
@@ -335,23 +344,23 @@ def _check_fields(i: int, sample: Any) -> None:
     """Raise ``DatasetError`` naming the first field of ``sample`` that breaks the schema."""
     where = f"training_samples[{i}]"
     if not isinstance(sample, dict):
-        raise DatasetError(f"{where}: must be an object, got {_show(sample)}")
+        raise DatasetError(f"{where}: must be an object, got {show_value(sample)}")
     if isinstance(sample.get("id"), str):
         where += f" (id {sample['id']!r})"
     for key, types in _SAMPLE.items():
-        _expect(where, sample, key, types)
+        expect_field(where, sample, key, types)
     for key, types in _OPTIONAL.items():
         if key in sample:
-            _expect(where, sample, key, types)
+            expect_field(where, sample, key, types)
     metrics = sample["metrics"]
     for m in SEED_METRICS:
-        value = _expect(f"{where} metrics", metrics, m, (int, float))
+        value = expect_field(f"{where} metrics", metrics, m, (int, float))
         if not math.isfinite(value):
             raise DatasetError(f"{where} metrics: field {m!r} must be finite, got {value!r}")
     status = sample["status"]
     if status not in STATUSES:
         raise DatasetError(
-            f"{where}: field 'status' must be normal or anomaly, got {_show(status)}"
+            f"{where}: field 'status' must be normal or anomaly, got {show_value(status)}"
         )
     if (status == "anomaly") != isinstance(sample["anomaly_type"], str):
         raise DatasetError(
@@ -360,7 +369,7 @@ def _check_fields(i: int, sample: Any) -> None:
     if sample.get("severity", "none") not in SEVERITIES:
         raise DatasetError(
             f"{where}: field 'severity' must be one of {', '.join(SEVERITIES)}, "
-            f"got {_show(sample['severity'])}"
+            f"got {show_value(sample['severity'])}"
         )
 
 
