@@ -40,6 +40,7 @@ from knowledge.config import (
 from knowledge.errors import ConfigError
 from knowledge.sources.registry import SourcesConfig
 from knowledge.timeparse import parse_duration
+from training.dataset_config import DatasetConfig
 
 AI_CONFIG_FILE = "ai-config.yml"
 CHANNELS_FILE = "channels.yml"
@@ -209,6 +210,7 @@ class AIConfigFile(StrictModel):
     demo: DemoSettings = DemoSettings()
     alerts: AlertPolicy = AlertPolicy()
     anomaly: AnomalySettings = AnomalySettings()
+    datasets: DatasetConfig = DatasetConfig()
 
 
 class Channel(StrictModel):
