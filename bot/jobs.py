@@ -6,15 +6,19 @@ Each job calls the same code a chat command or CLI command would, and posts what
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bot.scheduler import JobFunc
 from handlers import alerts
-from handlers.types import ChatRequest
+from handlers.types import ChatRequest, Reply
 
 if TYPE_CHECKING:
     from bot.app import VigilApp
+
+log = logging.getLogger(__name__)
 
 
 def job_table(app: VigilApp) -> dict[str, JobFunc]:
@@ -40,4 +44,45 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
         if app.store is not None:
             await asyncio.to_thread(app.store.maintain, app.deps.now())
 
-    return {"alerts": alerts_job, "ingest": ingest_job, "kb-maintain": maintain_job}
+    async def dataset_job(args: Mapping[str, Any]) -> None:
+        """An incremental dataset run (what the vocabulary or the targets added since the last
+        one); ``args`` may name ``types`` and ``backend``. A failure is logged and noticed."""
+        from bot.datasets import dataset_service
+        from training.datasets import GenerationBusy
+
+        service = dataset_service(app.settings)
+        types = args.get("types")
+        stop = threading.Event()
+        try:
+            report = await asyncio.to_thread(
+                service.generate,
+                list(types) if types else None,
+                backend=str(args.get("backend", "auto")),  # type: ignore[arg-type]
+                stop=stop,
+            )
+        except GenerationBusy as exc:
+            log.info("dataset job skipped: %s", exc)
+            return
+        except asyncio.CancelledError:  # the job's timeout, or shutdown: stop at a checkpoint
+            stop.set()
+            raise
+        run = report.language
+        if run is not None and (run.failed or run.down):
+            text = (
+                f"dataset job: {run.generated} new samples, {run.failed} failed"
+                + (f"; left out: {', '.join(run.down)}" if run.down else "")
+                + " (vigil dataset retry-failed asks them again)"
+            )
+            await app.post(app.settings.channels.route("notices"), Reply(text=text))
+        log.info(
+            "dataset job: %s new language samples; metrics %s",
+            run.generated if run else 0,
+            report.metrics.message if report.metrics else "not asked",
+        )
+
+    return {
+        "alerts": alerts_job,
+        "ingest": ingest_job,
+        "kb-maintain": maintain_job,
+        "dataset": dataset_job,
+    }

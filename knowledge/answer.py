@@ -7,6 +7,7 @@
   by the rules in ai-config (first match wins; no match: complex).
 - Privacy: ``privacy.external_llm`` is ``redact`` (values pseudonymised, restored in the answer
   the user sees), ``block`` (nothing is sent; the extractive analyst answers) or ``allow``.
+  A local model served in-process (``transformers``) sends nothing anywhere, so it is exempt.
 - Answers are cached by (question, evidence ids, provider, model).
 - Every answer carries its latency, provider, model and token counts.
 """
@@ -20,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from knowledge.config import (
@@ -42,6 +44,9 @@ from knowledge.retrieval import QueryPlan, Retriever, plan
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
+IN_PROCESS_PROVIDERS = frozenset({"transformers"})
+"""Providers that run inside this process: nothing reaches another machine, so
+``privacy.external_llm`` (block / redact) does not apply to them."""
 CACHE_SIZE = 256
 
 
@@ -186,7 +191,8 @@ class Answerer:
 
         notes: list[str] = []
         answer: Answer | None = None
-        if self.provider is not None and self.privacy.external_llm == "block":
+        external = self.provider is not None and self.provider.name not in IN_PROCESS_PROVIDERS
+        if self.provider is not None and external and self.privacy.external_llm == "block":
             notes.append(
                 f"privacy.external_llm is `block`: nothing was sent to {self.provider.name}; "
                 "the embedded analyst wrote this answer."
@@ -264,7 +270,7 @@ class Answerer:
         )
         messages = prompt.messages
         pseudonyms: Pseudonymiser | None = None
-        if self.privacy.external_llm == "redact":
+        if self.privacy.external_llm == "redact" and self.provider.name not in IN_PROCESS_PROVIDERS:
             pseudonyms = Pseudonymiser(self.redactor)
             messages = [replace(m, content=pseudonyms.mask(m.content)) for m in messages]
         stream = None
@@ -339,10 +345,14 @@ def select_provider(
             choice = "ollama"
         elif openai_api_key or openai_base_url:
             choice = "openai"
+        elif llm.local_model:
+            choice = "transformers"
         else:
             return None
     if choice == "extractive":
         return None
+    if choice == "transformers":
+        return _transformers_provider(llm)
     if choice == "ollama":
         if not ollama_host:
             raise ConfigError("llm.provider", "ai-config.yml", "ollama needs OLLAMA_HOST in .env")
@@ -356,3 +366,24 @@ def select_provider(
     from knowledge.llm.openai import OpenAIProvider
 
     return OpenAIProvider(openai_api_key, openai_base_url)
+
+
+def _transformers_provider(llm: LLMConfig) -> Provider:
+    """The in-process provider for ``llm.local_model``; a missing or empty folder is a config
+    error (the model itself loads on the first answer)."""
+    if not llm.local_model:
+        raise ConfigError(
+            "llm.local_model",
+            "ai-config.yml",
+            "transformers needs llm.local_model: a local Hugging Face model folder",
+        )
+    if not (Path(llm.local_model) / "config.json").is_file():
+        raise ConfigError(
+            "llm.local_model",
+            "ai-config.yml",
+            "expected a Hugging Face model folder with config.json",
+            llm.local_model,
+        )
+    from knowledge.llm.transformers import TransformersProvider
+
+    return TransformersProvider(llm.local_model, max_new_tokens=llm.max_new_tokens)

@@ -89,11 +89,17 @@ DEFAULT_MODELS: dict[Tier, str] = {"simple": "llama3.2:3b", "complex": "llama3.1
 
 
 class LLMConfig(StrictModel):
-    provider: Literal["auto", "extractive", "ollama", "openai"] = "auto"
+    provider: Literal["auto", "extractive", "ollama", "openai", "transformers"] = "auto"
     models: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
     routing: tuple[RoutingRule, ...] = ()
     timeout_s: float = Field(default=30.0, gt=0)
     temperature: float = Field(default=0.1, ge=0, le=2)
+    local_model: str = ""
+    """A local Hugging Face model folder (config.json, weights, tokenizer) that the
+    ``transformers`` provider serves in-process, e.g. one ``vigil finetune start --provider
+    local`` wrote. Empty: none."""
+    max_new_tokens: int = Field(default=512, ge=1, le=32_768)
+    """The most tokens the ``transformers`` provider generates per answer."""
 
 
 class PrivacyConfig(StrictModel):

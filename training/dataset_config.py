@@ -44,7 +44,7 @@ class DatasetConfig(StrictModel):
     swap_interval: int = Field(default=25, ge=1)
     """Prompts asked before the active models rotate to the next ones in the pool (so an
     Ollama host holds only ``models_per_prompt`` models in memory at a time)."""
-    concurrency: dict[Backend, int] = Field(
+    concurrency: dict[str, int] = Field(
         default_factory=lambda: {"ollama": 2, "openai": 8, "transformers": 1, "static": 1}
     )
     """Requests in flight at once, per backend."""
@@ -72,6 +72,8 @@ class DatasetConfig(StrictModel):
     @classmethod
     def _positive(cls, value: dict[str, int]) -> dict[str, int]:
         for backend, limit in value.items():
+            if backend not in BACKENDS:
+                raise ValueError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
             if limit < 1:
                 raise ValueError(f"concurrency.{backend} must be at least 1")
         return value
@@ -87,4 +89,4 @@ class DatasetConfig(StrictModel):
         return value
 
     def limit(self, backend: str) -> int:
-        return self.concurrency.get(backend, 1)  # type: ignore[call-overload,no-any-return]
+        return self.concurrency.get(backend, 1)

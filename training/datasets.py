@@ -461,11 +461,17 @@ def choose_members(
                 f"a backend in the pool (datasets.pool in ai-config.yml has no {backend} model)",
                 backend,
             )
-    if endpoints.privacy == "block" and any(m.backend != "static" for m in members):
+    local = ("static", "transformers")  # answer in this process: nothing leaves the machine
+    if endpoints.privacy == "block" and any(m.backend not in local for m in members):
         messages.append(
-            "privacy.external_llm is block: no LLM is asked; the static templates answer"
+            "privacy.external_llm is block: no LLM endpoint is asked; "
+            + (
+                "the local models answer"
+                if any(m.backend in local for m in members)
+                else "the static templates answer"
+            )
         )
-        members = [static_member()]
+        members = [m for m in members if m.backend in local] or [static_member()]
     for m in members:
         if m.backend == "ollama" and not endpoints.ollama_host:
             raise ConfigError("datasets.pool", "ai-config.yml", "ollama models need OLLAMA_HOST")

@@ -154,6 +154,9 @@ class LanguageGenerator:
             while not self.stop.is_set():
                 self._refill(feeds)
                 self._submit(executor)
+                if len(self.pool.down) == len(self.pool.members) and not self._inflight:
+                    self._abandon()
+                    break
                 wanting = any(self._wanted(t) > 0 for t in feeds)
                 if not self._inflight and not any(self._queues.values()) and not wanting:
                     break
@@ -294,6 +297,16 @@ class LanguageGenerator:
         if pair.member in self.pool.down and self._reassign(pair):
             return
         self._failed(pair, reason)
+
+    def _abandon(self) -> None:
+        """Every model is down: record what is queued as failed and end the run."""
+        for queue in self._queues.values():
+            while queue:
+                self._failed(queue.popleft(), "every model in the pool was down")
+        self.report.messages.append(
+            "every model in the pool is down; the run stopped (retry-failed asks the failed "
+            "prompts again once they are back)"
+        )
 
     def _reassign(self, pair: Pair) -> bool:
         """Give a down model's pair to another model this prompt has not heard from."""

@@ -183,7 +183,7 @@ def parse_language_dataset(text: str, where: str) -> dict[str, Any]:
         validate_document(doc)
     except DatasetError as exc:
         raise DatasetError(f"{where}: {exc}") from None
-    return doc  # type: ignore[no-any-return]
+    return doc
 
 
 def load_language_dataset(path: Path) -> dict[str, Any]:

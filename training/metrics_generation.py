@@ -61,7 +61,7 @@ def parse_metrics(text: str, where: str) -> dict[str, Any]:
         validate_document(doc)
     except DatasetError as exc:
         raise DatasetError(f"{where}: {exc}") from None
-    return doc  # type: ignore[no-any-return]
+    return doc
 
 
 def read_metrics_meta(path: Path, backups: Backups) -> tuple[dict[str, Any] | None, str | None]:

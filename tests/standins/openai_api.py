@@ -4,16 +4,24 @@ Speaks the real wire protocol (``POST /v1/chat/completions`` answered with a
 ``chat.completion`` object, or Server-Sent Events of ``chat.completion.chunk`` objects ending in
 ``data: [DONE]`` when streaming; ``GET /v1/models``; ``Authorization: Bearer`` keys; OpenAI-shaped
 error bodies), so the real ``openai.OpenAI(base_url=...)`` talks to it unmodified.
+
+Fine-tuning too: ``POST /v1/files`` (multipart/form-data with ``purpose`` and ``file``; the
+uploaded bytes are kept in ``files``), ``GET /v1/files/{id}``, ``POST /v1/fine_tuning/jobs``,
+``GET /v1/fine_tuning/jobs/{id}`` (each read moves the job one status on: validating_files,
+queued, running, then succeeded or failed) and ``GET /v1/fine_tuning/jobs/{id}/events``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -24,7 +32,22 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_ANSWER = "All three checkout pods are healthy and p95 latency is 180 ms."
 
 
+FINE_TUNABLE_MODEL = "gpt-4o-mini-2024-07-18"
+ORGANIZATION = "org-standin"
+JOB_STEPS = ("validating_files", "queued", "running")
+
 OpenAIRequest = Recorded
+
+
+@dataclass
+class UploadedFile:
+    """One ``POST /v1/files`` upload, as received."""
+
+    id: str
+    filename: str
+    purpose: str
+    content: bytes
+    created_at: int
 
 
 @dataclass
@@ -46,6 +69,14 @@ class OpenAIStandIn:
     report_usage: bool = True
     """Include ``usage`` (and, when streaming, honour ``stream_options.include_usage``)."""
     requests: list[OpenAIRequest] = field(default_factory=list)
+    fine_tunable: set[str] = field(default_factory=lambda: {FINE_TUNABLE_MODEL})
+    """Models that ``POST /v1/fine_tuning/jobs`` accepts."""
+    job_outcome: str = "succeeded"
+    """How every fine-tuning job ends: ``succeeded`` or ``failed``."""
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+    """Uploaded files by id."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Fine-tuning jobs (as the API returns them) by id."""
     url: str = ""
     """The base URL, ending in ``/v1``, as ``OpenAI(base_url=...)`` wants it."""
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -69,10 +100,14 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
         def _record(self) -> OpenAIRequest:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode(errors="replace")
+            body: Any
+            if self.headers.get("Content-Type", "").startswith("multipart/form-data"):
+                body = _multipart(self.headers["Content-Type"], raw)
+            else:
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode(errors="replace")
             headers = {k.lower(): v for k, v in self.headers.items()}
             request = OpenAIRequest(self.command, self.path, headers, body)
             stand_in.requests.append(request)
@@ -122,12 +157,41 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
                     for m in sorted(stand_in.models)
                 ]
                 self._send(200, {"object": "list", "data": models})
+            elif match := re.fullmatch(r"/v1/files/([\w-]+)", self.path):
+                upload = stand_in.files.get(match.group(1))
+                if upload is None:
+                    self._missing("file", match.group(1))
+                else:
+                    self._send(200, _file_object(upload))
+            elif match := re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)", self.path):
+                job = stand_in.jobs.get(match.group(1))
+                if job is None:
+                    self._missing("fine-tuning job", match.group(1))
+                else:
+                    self._send(200, _advance(job, stand_in.job_outcome))
+            elif match := re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)/events(\?.*)?", self.path):
+                job = stand_in.jobs.get(match.group(1))
+                if job is None:
+                    self._missing("fine-tuning job", match.group(1))
+                else:
+                    events = list(reversed(job["_events"]))  # newest first, as the API lists
+                    self._send(200, {"object": "list", "data": events, "has_more": False})
             else:
                 self._not_found()
+
+        def _missing(self, what: str, ident: str) -> None:
+            message = f"No such {what}: {ident}"
+            self._send(404, _error(message, "invalid_request_error", None))
 
         def do_POST(self) -> None:
             request = self._record()
             if not self._authorised(request):
+                return
+            if self.path == "/v1/files":
+                self._upload(request)
+                return
+            if self.path == "/v1/fine_tuning/jobs":
+                self._create_job(request)
                 return
             if self.path != "/v1/chat/completions":
                 self._not_found()
@@ -152,6 +216,72 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
                 self._stream(model, body, stand_in.answer(request))
             else:
                 self._send(200, self._completion(model, body, stand_in.answer(request)))
+
+        def _upload(self, request: OpenAIRequest) -> None:
+            body = request.body if isinstance(request.body, dict) else {}
+            upload = body.get("file")
+            purpose = body.get("purpose")
+            if not isinstance(upload, dict) or not purpose:
+                missing = "file" if not isinstance(upload, dict) else "purpose"
+                message = f"Missing required parameter: '{missing}'."
+                self._send(400, _error(message, "invalid_request_error", None, missing))
+                return
+            ident = f"file-standin{len(stand_in.files) + 1:04d}"
+            stand_in.files[ident] = UploadedFile(
+                ident, upload["filename"], str(purpose), upload["content"], int(time.time())
+            )
+            self._send(200, _file_object(stand_in.files[ident]))
+
+        def _create_job(self, request: OpenAIRequest) -> None:
+            body = request.body if isinstance(request.body, dict) else {}
+            training_file, model = body.get("training_file"), body.get("model")
+            if not training_file or not model:
+                missing = "training_file" if not training_file else "model"
+                message = f"Missing required parameter: '{missing}'."
+                self._send(400, _error(message, "invalid_request_error", None, missing))
+                return
+            upload = stand_in.files.get(training_file)
+            if upload is None or upload.purpose != "fine-tune":
+                message = f"invalid training_file: {training_file}"
+                self._send(400, _error(message, "invalid_request_error", None, "training_file"))
+                return
+            if model not in stand_in.fine_tunable:
+                message = f"Model {model} is not available for fine-tuning or does not exist."
+                self._send(400, _error(message, "invalid_request_error", "model_not_available"))
+                return
+            ident = f"ftjob-standin{len(stand_in.jobs) + 1:04d}"
+            suffix = body.get("suffix")
+            now = int(time.time())
+            job: dict[str, Any] = {
+                "object": "fine_tuning.job",
+                "id": ident,
+                "model": model,
+                "created_at": now,
+                "finished_at": None,
+                "fine_tuned_model": None,
+                "organization_id": ORGANIZATION,
+                "result_files": [],
+                "status": JOB_STEPS[0],
+                "validation_file": body.get("validation_file"),
+                "training_file": training_file,
+                "hyperparameters": {
+                    "n_epochs": "auto",
+                    "batch_size": "auto",
+                    "learning_rate_multiplier": "auto",
+                },
+                "trained_tokens": None,
+                "error": None,
+                "seed": int(body.get("seed") or 42),
+                "estimated_finish": None,
+                "integrations": [],
+                "metadata": body.get("metadata"),
+                "user_provided_suffix": suffix,
+                "_events": [],
+                "_examples": upload.content.count(b"\n"),
+            }
+            _event(job, f"Created fine-tuning job: {ident}")
+            stand_in.jobs[ident] = job
+            self._send(200, _public(job))
 
         def _not_found(self) -> None:
             message = f"Invalid URL ({self.command} {self.path})"
@@ -219,6 +349,91 @@ def _handler(stand_in: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
             self.write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
     return Handler
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """The fields of a multipart/form-data body: text fields as strings, files as
+    ``{"filename", "content_type", "content"}``."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            kind = part.get_content_type()
+            fields[str(name)] = {"filename": filename, "content_type": kind, "content": content}
+        else:
+            fields[str(name)] = content.decode()
+    return fields
+
+
+def _file_object(upload: UploadedFile) -> dict[str, Any]:
+    return {
+        "id": upload.id,
+        "object": "file",
+        "bytes": len(upload.content),
+        "created_at": upload.created_at,
+        "expires_at": None,
+        "filename": upload.filename,
+        "purpose": upload.purpose,
+        "status": "processed",
+        "status_details": None,
+    }
+
+
+def _event(job: dict[str, Any], message: str, level: str = "info") -> None:
+    job["_events"].append(
+        {
+            "object": "fine_tuning.job.event",
+            "id": f"ftevent-standin{len(job['_events']) + 1:04d}",
+            "created_at": int(time.time()),
+            "level": level,
+            "message": message,
+            "data": {},
+            "type": "message",
+        }
+    )
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
+def _advance(job: dict[str, Any], outcome: str) -> dict[str, Any]:
+    """Move ``job`` one status on (each read is one tick of the real job's progress)."""
+    status = job["status"]
+    if status in JOB_STEPS[:-1]:
+        job["status"] = JOB_STEPS[JOB_STEPS.index(status) + 1]
+        _event(job, {"queued": "Job enqueued", "running": "Fine-tuning job started"}[job["status"]])
+    elif status == "running":
+        job["finished_at"] = int(time.time())
+        if outcome == "succeeded":
+            suffix = job["user_provided_suffix"] or ""
+            org = ORGANIZATION.removeprefix("org-")
+            name = f"ft:{job['model']}:{org}:{suffix}:{job['id'][-8:]}"
+            job.update(
+                status="succeeded",
+                fine_tuned_model=name,
+                trained_tokens=1000 * max(1, job["_examples"]),
+                result_files=[f"file-result-{job['id'][-8:]}"],
+            )
+            _event(job, f"New fine-tuned model created: {name}")
+            _event(job, "The job has successfully completed")
+        else:
+            job.update(
+                status="failed",
+                error={
+                    "code": "invalid_training_file",
+                    "message": "The job failed due to an invalid training file.",
+                    "param": "training_file",
+                },
+            )
+            _event(job, "The job failed due to an invalid training file.", level="error")
+    return _public(job)
 
 
 @contextmanager
