@@ -163,6 +163,8 @@ def _print_report(report: GenerateReport) -> int:
     run = report.language
     if run is None:
         return 0
+    for message in run.messages:
+        typer.echo(f"note: {message}")
     typer.echo(f"pool: {', '.join(report.pool)}")
     rejected = ", ".join(f"{k} {v}" for k, v in run.rejected.most_common()) or "none"
     typer.echo(

@@ -152,11 +152,11 @@ class LanguageGenerator:
         executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="distil")
         try:
             while not self.stop.is_set():
-                self._refill(feeds)
-                self._submit(executor)
                 if len(self.pool.down) == len(self.pool.members) and not self._inflight:
                     self._abandon()
                     break
+                self._refill(feeds)
+                self._submit(executor)
                 wanting = any(self._wanted(t) > 0 for t in feeds)
                 if not self._inflight and not any(self._queues.values()) and not wanting:
                     break

@@ -10,6 +10,7 @@ file) is forgotten, so it is generated again.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ class LanguageStore:
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.paths.journal)
+        self._per_type: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ opening
     def open(self) -> LanguageStore:
@@ -59,6 +61,7 @@ class LanguageStore:
         self.progress = progress.value or Progress()
         self._replay()
         self._reconcile()
+        self._per_type = Counter(s["type"] for s in self.samples.values())
         return self
 
     def _replay(self) -> None:
@@ -115,11 +118,13 @@ class LanguageStore:
         event["seq"] = self.progress.next_seq
         self.journal.append(event)
         self.progress.apply(event)
-        if event["kind"] == OK:
+        if event["kind"] == OK and event["sample"]["id"] not in self.samples:
             self.samples[event["sample"]["id"]] = event["sample"]
+            self._per_type[event["sample"]["type"]] += 1
 
     def count(self, type_: str) -> int:
-        return sum(1 for s in self.samples.values() if s["type"] == type_)
+        """Samples of ``type_`` in the dataset."""
+        return self._per_type[type_]
 
     def checkpoint(self, **metadata: Any) -> None:
         """Write the dataset and the progress atomically, then empty the journal. ``metadata``:

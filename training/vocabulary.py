@@ -224,7 +224,9 @@ class MetricsPatterns(StrictModel):
         for name, metric in self.metrics.items():
             for other in metric.correlations:
                 if other not in self.metrics:
-                    raise _At(f"metrics.{name}.correlations", f"metric names ('{other}' is not one)")
+                    raise _At(
+                        f"metrics.{name}.correlations", f"metric names ('{other}' is not one)"
+                    )
         for name, anomaly in self.anomalies.items():
             for other in anomaly.metrics:
                 if other not in self.metrics:
@@ -406,7 +408,9 @@ class Vocabulary(StrictModel):
 
 def load_vocabulary(config_dir: Path) -> Vocabulary:
     """Read and validate the nine vocabulary files in ``config_dir``."""
-    parts = {field: _load_file(Path(config_dir) / name, model) for field, (name, model) in FILES.items()}
+    parts = {
+        field: _load_file(Path(config_dir) / name, model) for field, (name, model) in FILES.items()
+    }
     return Vocabulary.model_construct(**parts)
 
 
@@ -419,11 +423,13 @@ def _load_file(path: Path, model: type[StrictModel]) -> Any:
             "(file)", str(path), "expected this vocabulary file; restore it from the Vigil package"
         )
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 (safe)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        raise VocabularyError(where, str(path), f"expected valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise VocabularyError(
+            where, str(path), f"expected valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not isinstance(data, dict):
         raise VocabularyError("(top level)", str(path), "expected a mapping of keys to values")
     try:
@@ -433,7 +439,9 @@ def _load_file(path: Path, model: type[StrictModel]) -> Any:
 
 
 def _one_line(exc: ValidationError, path: Path, model: type[StrictModel]) -> VocabularyError:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key is both unknown and missing: report it as unknown, with the suggestion
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = list(error["loc"])
     key = _key_path(loc)
     if error["type"] == "extra_forbidden":
@@ -443,7 +451,9 @@ def _one_line(exc: ValidationError, path: Path, model: type[StrictModel]) -> Voc
         return VocabularyError(key, str(path), f"unknown key{hint} (allowed: {', '.join(allowed)})")
     original = (error.get("ctx") or {}).get("error")
     if isinstance(original, _At):
-        return VocabularyError(_key_path([*loc, *original.key.split(".")]), str(path), f"expected {original.expected}")
+        return VocabularyError(
+            _key_path([*loc, *original.key.split(".")]), str(path), f"expected {original.expected}"
+        )
     message = re.sub(r"^(Value error|Assertion failed), ", "", str(error["msg"]))
     expected = message[:1].lower() + message[1:]
     got = error.get("input")

@@ -36,6 +36,9 @@ def prompt_count(body: dict[str, Any]) -> int:
 
 class QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms a request), which real servers do not add
+    disable_nagle_algorithm = True
 
     def write_chunk(self, data: bytes) -> None:
         """One chunk of a ``Transfer-Encoding: chunked`` body; ``b""`` ends the body."""
