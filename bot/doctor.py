@@ -242,6 +242,38 @@ def check_anomaly_model(settings: Settings) -> Check:
     )
 
 
+def check_datasets(settings: Settings) -> Check:
+    """The vocabulary loads, and what the datasets hold."""
+
+    def run() -> str:
+        from training.dataset_paths import DatasetPaths
+        from training.prompts import build_items
+        from training.vocabulary import load_vocabulary
+
+        items = build_items(load_vocabulary(settings.config_dir))
+        paths = DatasetPaths.in_data_dir(Path(settings.data_dir))
+        held = [p.name for p in (paths.language, paths.metrics) if p.exists()]
+        where = f"; {', '.join(held)} in {paths.root}" if held else "; no dataset generated yet"
+        return f"vocabulary: {sum(len(v) for v in items.values()):,} prompts{where}"
+
+    return _probe("datasets", run, "fix the vocabulary file named above (data_config/*.yaml)")
+
+
+def check_local_model(settings: Settings) -> Check:
+    """``llm.local_model``: a Hugging Face model folder the transformers provider can load."""
+    folder = settings.ai.llm.local_model
+
+    def run() -> str:
+        path = Path(folder)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
+        return f"{path.resolve()} (loaded on the first question)"
+
+    if not folder:
+        return Check("local model", "not configured", "", "")
+    return _probe("local model", run, "point llm.local_model at a model folder (vigil finetune)")
+
+
 def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
     source = str(settings.config_dir)
     return [
@@ -253,6 +285,8 @@ def run_checks(settings: Settings, load_model: bool = True) -> list[Check]:
         check_lancedb(settings),
         check_scheduler_store(settings),
         check_anomaly_model(settings),
+        check_datasets(settings),
+        check_local_model(settings),
         *check_sources(settings),
         *check_integrations(settings),
     ]

@@ -188,6 +188,17 @@ def test_doctor_names_the_promoted_model(
     assert broken.returncode == 1 and "vigil model train --promote" in broken.stdout
 
 
+def test_doctor_checks_the_dataset_vocabulary(
+    env: dict[str, str], tmp_path: Path, config_dir: Path
+) -> None:
+    result = _vigil(["doctor", "--quick"], env, tmp_path)
+    assert "vocabulary: " in result.stdout and "prompts" in result.stdout
+    path = config_dir / "question_styles.yaml"
+    path.write_text(path.read_text().replace("\nstyles:", "\nstyle:", 1))
+    broken = _vigil(["doctor", "--quick"], env, tmp_path)
+    assert broken.returncode == 1 and "failed: datasets" in broken.stdout
+
+
 def test_doctor_fails_for_a_configured_source_that_is_down(
     env: dict[str, str], tmp_path: Path
 ) -> None:
