@@ -16,14 +16,13 @@ samples add ``input``, ``context`` and ``output``).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.metrics_dataset import DatasetError, expect_field, show_value
+from training.metrics_dataset import DatasetError, expect_field, parse_document, show_value
 
 GENERATOR = "vigil-distill-v1"
 
@@ -175,15 +174,7 @@ def _check_values(where: str, sample: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------ files
 def parse_language_dataset(text: str, where: str) -> dict[str, Any]:
     """The validated document in ``text``; ``DatasetError`` naming ``where`` otherwise."""
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise DatasetError(f"{where}: not valid JSON ({exc})") from None
-    try:
-        validate_document(doc)
-    except DatasetError as exc:
-        raise DatasetError(f"{where}: {exc}") from None
-    return doc
+    return parse_document(text, where, validate_document)
 
 
 def load_language_dataset(path: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -405,6 +406,20 @@ def to_frame(doc: dict[str, Any]) -> pd.DataFrame:
     return frame.sort_values(["host", "ts"], kind="stable").reset_index(drop=True)
 
 
+def parse_document(text: str, where: str, validate: Callable[[Any], None]) -> dict[str, Any]:
+    """The document in ``text`` once ``validate`` accepts it; ``DatasetError`` naming
+    ``where`` when it is not JSON or off the schema."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise DatasetError(f"{where}: not valid JSON ({exc})") from None
+    try:
+        validate(doc)
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+    return doc
+
+
 def write_metrics_dataset(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` to ``path`` atomically (a reader sees the old file or the new one)."""
     write_json_atomic(Path(path), document)
@@ -439,6 +454,7 @@ __all__ = [
     "DatasetError",
     "explain_rows",
     "load_metrics_dataset",
+    "parse_document",
     "to_document",
     "to_frame",
     "validate_document",

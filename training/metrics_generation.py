@@ -14,7 +14,7 @@ from typing import Any
 from training.dataset_files import Backups, load_or_recover
 from training.metrics_dataset import (
     GENERATOR,
-    DatasetError,
+    parse_document,
     to_document,
     validate_document,
     write_metrics_dataset,
@@ -53,15 +53,7 @@ class MetricsReport:
 
 def parse_metrics(text: str, where: str) -> dict[str, Any]:
     """The validated metrics document in ``text``; ``DatasetError`` naming ``where``."""
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise DatasetError(f"{where}: not valid JSON ({exc})") from None
-    try:
-        validate_document(doc)
-    except DatasetError as exc:
-        raise DatasetError(f"{where}: {exc}") from None
-    return doc
+    return parse_document(text, where, validate_document)
 
 
 def read_metrics_meta(path: Path, backups: Backups) -> tuple[dict[str, Any] | None, str | None]:

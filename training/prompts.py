@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,24 +274,27 @@ def _english(vocab: Vocabulary, d: _Digests) -> Iterator[Cell]:
             )  # fmt: skip
 
 
+def _glossary(
+    type_: str, terms: Sequence[Any], templates: Sequence[tuple[str, str]], d: _Digests
+) -> Iterator[Cell]:
+    """Items of a glossary type (project management, banking): every term with every template."""
+    system = SYSTEMS[type_]
+    for e, t in enumerate(terms):
+        for j, (tid, text) in enumerate(templates):
+            yield (
+                e,
+                j,
+                len(templates),
+                _item(type_, t.category, t.name, tid, text.format(label=t.label), system, d.of(t)),
+            )
+
+
 def _project(vocab: Vocabulary, d: _Digests) -> Iterator[Cell]:
-    system = SYSTEMS["project_management"]
-    for e, t in enumerate(vocab.project_management.terms):
-        for j, (tid, text) in enumerate(PM_TEMPLATES):
-            yield e, j, len(PM_TEMPLATES), _item(
-                "project_management", t.category, t.name, tid, text.format(label=t.label),
-                system, d.of(t),
-            )  # fmt: skip
+    return _glossary("project_management", vocab.project_management.terms, PM_TEMPLATES, d)
 
 
 def _banking(vocab: Vocabulary, d: _Digests) -> Iterator[Cell]:
-    system = SYSTEMS["banking_scenario"]
-    for e, t in enumerate(vocab.banking_terms.terms):
-        for j, (tid, text) in enumerate(BANKING_TEMPLATES):
-            yield e, j, len(BANKING_TEMPLATES), _item(
-                "banking_scenario", t.category, t.name, tid, text.format(label=t.label),
-                system, d.of(t),
-            )  # fmt: skip
+    return _glossary("banking_scenario", vocab.banking_terms.terms, BANKING_TEMPLATES, d)
 
 
 def _metrics(vocab: Vocabulary, d: _Digests) -> Iterator[Cell]:

@@ -10,7 +10,6 @@ sample under 5 ms.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import statistics
 import tempfile
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 from tests.standins import openai_api
-from tests.standins.openai_api import OpenAIRequest
+from tests.standins.loopback import distinct_answer
 from training.dataset_config import DatasetConfig, PoolMember
 from training.dataset_files import Backups
 from training.datasets import DatasetService, Endpoints
@@ -27,19 +26,6 @@ from training.metrics_generation import MetricsSpec, generate_metrics
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "data_config"
 LATENCY_S = 0.2
-_TEXT = (
-    "the pool heap thread queue latency replica index shard consumer slot vemkd session "
-    "broker socket kernel cache page retry backoff disk memory error budget"
-)
-WORDS = _TEXT.split()
-
-
-def unique_answer(request: OpenAIRequest) -> str:
-    """A distinct ~45-word answer per (model, prompt), so the quality filter keeps every one."""
-    body = request.body if isinstance(request.body, dict) else {}
-    seed = hashlib.sha256(repr((body.get("model"), body.get("messages"))).encode()).digest()
-    words = [WORDS[b % len(WORDS)] + str(b) for b in seed + seed[::-1]][:44]
-    return "Answer: " + " ".join(words) + "."
 
 
 def bench_metrics(repeat: int) -> float:
@@ -112,7 +98,7 @@ def _timed_run(url: str, level: int, n: int) -> tuple[float, float]:
 
 def bench_concurrency(levels: tuple[int, ...], per_level: int) -> None:
     with openai_api.serve(
-        models={"model-a", "model-b"}, delay_s=LATENCY_S, answer=unique_answer
+        models={"model-a", "model-b"}, delay_s=LATENCY_S, answer=distinct_answer
     ) as stand_in:
         rates = {}
         for level in levels:

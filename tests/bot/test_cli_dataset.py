@@ -4,7 +4,6 @@ loopback stand-ins (Ollama, OpenAI), and a real process killed with SIGKILL mid-
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -20,25 +19,12 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.standins import ollama_api, openai_api
-from tests.standins.loopback import Recorded
+from tests.standins.loopback import distinct_answer
 from training.dataset_paths import SAMPLE_TYPES, DatasetPaths
 from training.language_dataset import load_language_dataset
 from training.metrics_dataset import load_metrics_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-_TEXT = (
-    "pool heap thread queue latency replica index shard consumer slot vemkd session broker "
-    "socket kernel cache page retry backoff disk memory error budget gc"
-)
-WORDS = _TEXT.split()
-
-
-def unique_answer(request: Recorded) -> str:
-    """A distinct ~45-word answer per (model, prompt): the quality filter keeps every one."""
-    body = request.body if isinstance(request.body, dict) else {}
-    seed = hashlib.sha256(repr((body.get("model"), body.get("messages"))).encode()).digest()
-    words = [WORDS[b % len(WORDS)] + str(b) for b in seed + seed[::-1]][:44]
-    return "In short: " + " ".join(words) + "."
 
 
 def _edit_config(config_dir: Path, **datasets: Any) -> None:
@@ -169,7 +155,7 @@ def test_a_damaged_metrics_dataset_is_restored_from_the_newest_valid_backup(
 def test_ollama_models_rotate_kept_warm_and_answer_in_parallel(
     cli: CliRunner, data_dir: Path, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with ollama_api.serve(models={"qwen2.5:1b", "gemma3:1b"}, answer=unique_answer) as ollama:
+    with ollama_api.serve(models={"qwen2.5:1b", "gemma3:1b"}, answer=distinct_answer) as ollama:
         monkeypatch.setenv("OLLAMA_HOST", ollama.url)
         _edit_config(
             config_dir,
@@ -196,7 +182,7 @@ def test_ollama_models_rotate_kept_warm_and_answer_in_parallel(
 def test_failures_are_kept_and_retry_failed_asks_them_again(
     cli: CliRunner, data_dir: Path, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with openai_api.serve(models={"gpt-4o-mini"}, answer=unique_answer, fail_status=503) as api:
+    with openai_api.serve(models={"gpt-4o-mini"}, answer=distinct_answer, fail_status=503) as api:
         monkeypatch.setenv("OPENAI_BASE_URL", api.url)
         _edit_config(config_dir, pool=[{"backend": "openai", "model": "gpt-4o-mini"}])
         failed = cli.invoke(app, ["dataset", "generate", "--types", "banking_scenario",
@@ -222,7 +208,7 @@ def test_privacy_block_sends_nothing_and_uses_the_templates(
     data = yaml.safe_load(path.read_text())
     data["privacy"]["external_llm"] = "block"
     path.write_text(yaml.safe_dump(data))
-    with openai_api.serve(answer=unique_answer) as api:
+    with openai_api.serve(answer=distinct_answer) as api:
         monkeypatch.setenv("OPENAI_BASE_URL", api.url)
         out = _ok(cli.invoke(app, ["dataset", "generate", "--types", "conversation",
                                    "--language-samples", "4"]))  # fmt: skip
@@ -277,7 +263,9 @@ def test_kill_9_mid_generation_then_resume_loses_and_repeats_nothing(
     command = [sys.executable, "-m", "bot", "dataset", "generate", "--types",
                "technical_explanation,error_troubleshooting,conversation",
                "--language-samples", str(target)]  # fmt: skip
-    with openai_api.serve(models={"model-a", "model-b"}, answer=unique_answer, delay_s=0.05) as api:
+    with openai_api.serve(
+        models={"model-a", "model-b"}, answer=distinct_answer, delay_s=0.05
+    ) as api:
         env = {
             **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
             "PYTHONPATH": str(REPO),

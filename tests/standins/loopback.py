@@ -3,6 +3,7 @@ quiet, and a server on an ephemeral 127.0.0.1 port run in a daemon thread."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import ssl
 import threading
@@ -27,6 +28,22 @@ def pieces(text: str) -> list[str]:
     """How the LLM stand-ins split an answer into stream chunks: a word with its trailing
     space."""
     return re.findall(r"\S+\s*|\s+", text)
+
+
+_TEXT = (
+    "pool heap thread queue latency replica index shard consumer slot vemkd session broker "
+    "socket kernel cache page retry backoff disk memory error budget gc"
+)
+_WORDS = _TEXT.split()
+
+
+def distinct_answer(request: Recorded) -> str:
+    """An LLM answer of ~45 words that differs for every (model, messages): what a dataset
+    generator's quality filter keeps (long enough, complete, no near-duplicate)."""
+    body = request.body if isinstance(request.body, dict) else {}
+    seed = hashlib.sha256(repr((body.get("model"), body.get("messages"))).encode()).digest()
+    words = [_WORDS[b % len(_WORDS)] + str(b) for b in seed + seed[::-1]][:44]
+    return "In short: " + " ".join(words) + "."
 
 
 def prompt_count(body: dict[str, Any]) -> int:
