@@ -56,6 +56,10 @@ def _failures() -> Iterator[None]:
     except VigilError as exc:
         typer.echo(f"vigil: {exc}", err=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # the datasets folder is unwritable, a file where a folder goes, ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"vigil: {exc.strerror or exc}{where}", err=True)
+        raise typer.Exit(1) from None
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from training.dataset_paths import SAMPLE_TYPES
 
 Backend = Literal["ollama", "openai", "transformers", "static"]
 BACKENDS: tuple[str, ...] = ("ollama", "openai", "transformers", "static")
+DEFAULT_CONCURRENCY = {"ollama": 2, "openai": 8, "transformers": 1, "static": 1}
 
 
 class PoolMember(StrictModel):
@@ -44,10 +45,9 @@ class DatasetConfig(StrictModel):
     swap_interval: int = Field(default=25, ge=1)
     """Prompts asked before the active models rotate to the next ones in the pool (so an
     Ollama host holds only ``models_per_prompt`` models in memory at a time)."""
-    concurrency: dict[str, int] = Field(
-        default_factory=lambda: {"ollama": 2, "openai": 8, "transformers": 1, "static": 1}
-    )
-    """Requests in flight at once, per backend."""
+    concurrency: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    """Requests in flight at once, per backend (the static templates answer in-process, one
+    at a time, whatever their limit)."""
     temperature: float = Field(default=0.7, ge=0, le=2)
     timeout: timedelta = timedelta(seconds=120)
     attempts: int = Field(default=2, ge=1, le=10)
@@ -67,6 +67,12 @@ class DatasetConfig(StrictModel):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        """Backends not named keep their default limit."""
+        return {**DEFAULT_CONCURRENCY, **value} if isinstance(value, dict) else value
 
     @field_validator("concurrency")
     @classmethod

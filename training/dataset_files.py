@@ -109,23 +109,40 @@ class Loaded(Generic[T]):
 
 
 def load_or_recover(
-    path: Path, parse: Callable[[str, str], T], backups: Backups, what: str
+    path: Path,
+    parse: Callable[[str, str], T],
+    backups: Backups,
+    what: str,
+    *,
+    read_only: bool = False,
 ) -> Loaded[T]:
     """Read ``path`` with ``parse(text, where)``. A missing file gives ``Loaded(None)``. A file
     that ``parse`` refuses is moved aside (``NAME.corrupt-STAMP``, kept for inspection) and
-    replaced by its newest valid backup; the message says so, or that no valid backup exists."""
+    replaced by its newest valid backup; the message says so, or that no valid backup exists.
+    ``read_only``: touch nothing; the value is the newest valid backup's, and the message says
+    that a generation run will repair the file. A file that cannot be read at all (permissions,
+    a folder in its place) is a ``DatasetError``, not damage: nothing is rolled back."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Loaded(None)
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = f"cannot be read ({exc})"
-    else:
-        try:
-            return Loaded(parse(text, str(path)))
-        except DatasetError as exc:
-            problem = f"is corrupt ({str(exc).removeprefix(f'{path}: ')})"
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        return Loaded(parse(raw.decode("utf-8"), str(path)))
+    except UnicodeDecodeError as exc:
+        problem = f"is corrupt (not UTF-8: {exc.reason})"
+    except DatasetError as exc:
+        problem = f"is corrupt ({str(exc).removeprefix(f'{path}: ')})"
+    if read_only:
+        found = backups.newest_valid(path, parse)
+        shown = f"its backup {found[0].name}" if found else "nothing (no valid backup)"
+        return Loaded(
+            found[1] if found else None,
+            f"the {what} {path} {problem}; shown from {shown}; "
+            "`vigil dataset generate` repairs it",
+        )
     aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%d_%H%M%S}")
     os.replace(path, aside)
     found = backups.newest_valid(path, parse)

@@ -170,20 +170,29 @@ class DatasetService:
         on_progress: ProgressCallback | None,
         stop: threading.Event | None,
         only: dict[str, list[WorkItem]] | None = None,
+        store: LanguageStore | None = None,
+        retry_pairs: Counter[str] | None = None,
     ) -> RunReport | None:
         vocab = self.vocabulary
         pool, answer = self._pool(backend, report.messages)
         report.pool = pool.names()
-        store = LanguageStore(self.paths, self.backups).open()
-        report.messages.extend(store.messages)
+        if store is None:
+            store = LanguageStore(self.paths, self.backups).open()
+            report.messages.extend(store.messages)
         progress = store.progress
         all_items = build_items(vocab)
         config_hash = vocab.config_hash()
         priority = self._config_change(progress, all_items, config_hash, report.messages)
+        progress.pending_new = {
+            key
+            for key in priority
+            if len(progress.item_outcomes(self._type_of(all_items, key), key)) < pool.per_prompt
+        }
         items = only or {t: all_items[t] for t in types}
         k = pool.per_prompt
         if only is not None:
-            targets = {t: store.count(t) + len(v) for t, v in only.items()}
+            pairs = retry_pairs or Counter()
+            targets = {t: store.count(t) + pairs[t] for t in only}
         else:
             capacity = {t: len(all_items[t]) * k for t in types}
             total = total or self.config.language_samples
@@ -236,10 +245,16 @@ class DatasetService:
     ) -> set[str]:
         """The prompts that are new since the last run when the vocabulary changed (they go
         first); says what changed."""
-        if not progress.config_hash or progress.config_hash == config_hash:
-            return set()
         keys = {item.key for v in all_items.values() for item in v}
-        new = keys - progress.known_items
+        carried = progress.pending_new & keys
+        if not progress.config_hash or progress.config_hash == config_hash:
+            if carried:
+                messages.append(
+                    f"{len(carried)} prompt(s) new in the last vocabulary change are still to "
+                    "ask; they go first"
+                )
+            return carried
+        new = (keys - progress.known_items) | carried
         gone = progress.known_items - keys
         per_type = Counter(item.type for v in all_items.values() for item in v if item.key in new)
         listing = ", ".join(f"{t} {n}" for t, n in per_type.most_common()) or "none"
@@ -249,6 +264,10 @@ class DatasetService:
             "(`vigil dataset reset` starts over)"
         )
         return new
+
+    @staticmethod
+    def _type_of(all_items: dict[str, list[WorkItem]], key: str) -> str:
+        return next((t for t, v in all_items.items() if any(i.key == key for i in v)), "")
 
     def _pool(self, backend: BackendChoice, messages: list[str]) -> tuple[Pool, Answerers]:
         members = choose_members(self.config, self.endpoints, backend, messages)
@@ -295,14 +314,14 @@ class DatasetService:
         report = GenerateReport()
         with self._lock():
             store = LanguageStore(self.paths, self.backups).open()
+            report.messages.extend(store.messages)
             failures = store.progress.failures()
-            store.close()
             if not failures:
+                store.close()
                 report.messages.append("no failed prompts to retry")
                 return report
             for t, item, member, _ in failures:
                 store.progress.forget(t, item, member)
-            store.progress.save(self.paths.progress)
             failed_keys = {(t, item) for t, item, _, _ in failures}
             all_items = build_items(self.vocabulary)
             only = {
@@ -315,8 +334,17 @@ class DatasetService:
                 report.messages.append(
                     f"{gone} failed prompt(s) are no longer in the vocabulary; dropped"
                 )
+            pairs = Counter(t for t, item, _, _ in failures if t in only)
             report.language = self._language(
-                sorted(only), None, backend, report, on_progress, stop, only=only
+                sorted(only),
+                None,
+                backend,
+                report,
+                on_progress,
+                stop,
+                only=only,
+                store=store,
+                retry_pairs=pairs,
             )
         return report
 
@@ -340,7 +368,7 @@ class DatasetService:
 
     # ------------------------------------------------------------------ reading
     def status(self) -> Status:
-        store = LanguageStore(self.paths, self.backups).open()
+        store = LanguageStore(self.paths, self.backups).open(read_only=True)
         store.close()
         progress = store.progress
         items = build_items(self.vocabulary)
@@ -357,7 +385,7 @@ class DatasetService:
                     len(items.get(t, [])),
                 )
             )
-        meta, message = read_metrics_meta(self.paths.metrics, self.backups)
+        meta, message = read_metrics_meta(self.paths.metrics, self.backups, read_only=True)
         messages = list(store.messages) + ([message] if message else [])
         return Status(
             types=types,
@@ -373,10 +401,10 @@ class DatasetService:
     def summary(self) -> dict[str, Any]:
         """Distribution of the language samples by type, model and model type; why answers were
         rejected; and the metrics dataset's statistics."""
-        store = LanguageStore(self.paths, self.backups).open()
+        store = LanguageStore(self.paths, self.backups).open(read_only=True)
         store.close()
         samples = list(store.samples.values())
-        meta, _ = read_metrics_meta(self.paths.metrics, self.backups)
+        meta, _ = read_metrics_meta(self.paths.metrics, self.backups, read_only=True)
         return {
             "language": {
                 "total_samples": len(samples),

@@ -76,6 +76,7 @@ class Pair:
     member: Member
     q: int  # the prompt's number in the rotation
     attempts: int = 1
+    not_before: float = 0.0  # monotonic time before which a retry is not sent
 
 
 @dataclass
@@ -139,6 +140,12 @@ class LanguageGenerator:
         self._queues: dict[str, deque[Pair]] = {}
         self._inflight: dict[Future[str], tuple[Pair, float]] = {}
         self._busy: Counter[str] = Counter()
+        self._pending: dict[str, set[str]] = {}  # prompt key -> models queued or in flight
+        self._last_failure: dict[Member, float] = {}
+        self.retry_delay_s = 0.5
+        """First retry after this long, doubling (rate limits come in bursts)."""
+        self.streak_window_s = 1.0
+        """Failures of one model closer together than this count once towards give_up_after."""
 
     # ------------------------------------------------------------------ the run
     def run(self) -> RunReport:
@@ -198,14 +205,33 @@ class LanguageGenerator:
         the type wants more, so a run never overshoots its target."""
         ordered = sorted(self.items[type_], key=lambda item: item.key not in self.priority)
         for item in ordered:
-            taken = self.store.progress.item_outcomes(type_, item.key)
+            taken = self._taken(item)
             open_slots = self.pool.per_prompt - len(taken)
             if open_slots <= 0:
                 continue
             q = self.store.progress.questions_processed
+            members = self._members_for(q, taken)[:open_slots]
+            if not members:
+                continue
             self.store.progress.questions_processed += 1
-            for member in self._members_for(q, set(taken))[:open_slots]:
-                yield Pair(item, member, q)
+            for member in members:
+                yield self._pair(item, member, q)
+
+    def _pair(self, item: WorkItem, member: Member, q: int) -> Pair:
+        self._pending.setdefault(item.key, set()).add(member.slug)
+        return Pair(item, member, q)
+
+    def _settle(self, pair: Pair) -> None:
+        pending = self._pending.get(pair.item.key)
+        if pending is not None:
+            pending.discard(pair.member.slug)
+            if not pending:
+                del self._pending[pair.item.key]
+
+    def _taken(self, item: WorkItem) -> set[str]:
+        """Models that answered this prompt, or are asked it now."""
+        done = self.store.progress.item_outcomes(item.type, item.key)
+        return set(done) | self._pending.get(item.key, set())
 
     def _members_for(self, q: int, taken: set[str]) -> list[Member]:
         chosen = [m for m in self.pool.active(q) if m.slug not in taken]
@@ -222,6 +248,8 @@ class LanguageGenerator:
         and stop requests are not held up."""
         room = 2 * sum(self.config.limit(b) for b in {m.backend for m in self.pool.members}) + 2
         until = time.perf_counter() + 0.2
+        if len(self.pool.down) == len(self.pool.members):
+            return
         while sum(len(q) for q in self._queues.values()) < room and time.perf_counter() < until:
             pulled = False
             for type_ in list(feeds):
@@ -254,15 +282,21 @@ class LanguageGenerator:
         self._answered(pair, text, time.perf_counter() - began)
 
     def _submit(self, executor: ThreadPoolExecutor) -> None:
-        for backend, queue in self._queues.items():
+        now = time.monotonic()
+        for backend, queue in list(self._queues.items()):
+            waiting: list[Pair] = []
             while queue and self._busy[backend] < self.config.limit(backend):
                 pair = queue.popleft()
                 if pair.member in self.pool.down:
                     self._reassign(pair)
                     continue
+                if pair.not_before > now:  # a retry backing off
+                    waiting.append(pair)
+                    continue
                 future = executor.submit(self.answer, pair.member, pair.item)
                 self._inflight[future] = (pair, time.perf_counter())
                 self._busy[backend] += 1
+            queue.extend(waiting)
 
     def _finish(self, future: Future[str]) -> None:
         pair, began = self._inflight.pop(future)
@@ -272,14 +306,18 @@ class LanguageGenerator:
         except ProviderError as exc:
             self._retry_or_fail(pair, str(exc))
         except Exception as exc:  # a bug in a provider must not lose the run
-            log.exception("unexpected error from %s", pair.member)
+            log.warning("%s failed unexpectedly: %s: %s", pair.member, type(exc).__name__, exc)
+            log.debug("traceback", exc_info=True)
             self._retry_or_fail(pair, f"{type(exc).__name__}: {exc}")
         else:
             self._streak[pair.member] = 0
             self._answered(pair, text, time.perf_counter() - began)
 
     def _retry_or_fail(self, pair: Pair, reason: str) -> None:
-        self._streak[pair.member] += 1
+        now = time.monotonic()
+        if now - self._last_failure.get(pair.member, -1e9) >= self.streak_window_s:
+            self._streak[pair.member] += 1  # a burst of failures counts once
+            self._last_failure[pair.member] = now
         if (
             self._streak[pair.member] >= self.config.give_up_after
             and pair.member not in self.pool.down
@@ -291,6 +329,7 @@ class LanguageGenerator:
                 "it is left out for the rest of this run"
             )
         if pair.attempts < self.config.attempts and pair.member not in self.pool.down:
+            pair.not_before = now + self.retry_delay_s * 2 ** (pair.attempts - 1)
             pair.attempts += 1
             self._queues.setdefault(pair.member.backend, deque()).append(pair)
             return
@@ -310,10 +349,10 @@ class LanguageGenerator:
 
     def _reassign(self, pair: Pair) -> bool:
         """Give a down model's pair to another model this prompt has not heard from."""
-        taken = set(self.store.progress.item_outcomes(pair.item.type, pair.item.key))
-        for member in self._members_for(pair.q, taken):
+        for member in self._members_for(pair.q, self._taken(pair.item)):
             if member != pair.member:
-                moved = Pair(pair.item, member, pair.q)
+                self._settle(pair)
+                moved = self._pair(pair.item, member, pair.q)
                 if member.backend == "static":
                     self._static(moved)
                 else:
@@ -325,6 +364,7 @@ class LanguageGenerator:
     # ------------------------------------------------------------------ outcomes
     def _answered(self, pair: Pair, text: str, seconds: float) -> None:
         self._expected[pair.item.type] -= 1
+        self._settle(pair)
         self.report.latency_s.setdefault(str(pair.member), []).append(seconds)
         verdict = self.quality.accept(text)
         now = self.clock()
@@ -351,7 +391,8 @@ class LanguageGenerator:
             "category": item.category,
             "system": item.system,
         }
-        self.store.emit({**base, "kind": OK, "sample": sample})
+        if not self.store.emit({**base, "kind": OK, "sample": sample}):
+            return  # already in the dataset (cannot happen unless a model answered twice)
         self.report.generated += 1
         self.report.per_model[str(pair.member)] += 1
         if self.on_progress is not None:
@@ -360,6 +401,7 @@ class LanguageGenerator:
 
     def _failed(self, pair: Pair, reason: str) -> None:
         self._expected[pair.item.type] -= 1
+        self._settle(pair)
         event = self._event(pair, self.clock())
         self.store.emit({**event, "kind": FAILED, "reason": reason, "attempts": pair.attempts})
         self.report.failed += 1

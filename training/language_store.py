@@ -44,18 +44,27 @@ class LanguageStore:
     samples: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     messages: list[str] = field(default_factory=list)
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         self.journal = Journal(self.paths.journal)
         self._per_type: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ opening
-    def open(self) -> LanguageStore:
-        """Load everything (see the module docstring); ``messages`` says what had to be fixed."""
+    def open(self, *, read_only: bool = False) -> LanguageStore:
+        """Load everything (see the module docstring); ``messages`` says what had to be fixed.
+        ``read_only`` (status, summary): no file is moved or restored."""
+        self.read_only = read_only
         dataset = load_or_recover(
-            self.paths.language, parse_language_dataset, self.backups, "language dataset"
+            self.paths.language,
+            parse_language_dataset,
+            self.backups,
+            "language dataset",
+            read_only=read_only,
         )
-        progress = load_or_recover(self.paths.progress, parse_progress, self.backups, "progress")
+        progress = load_or_recover(
+            self.paths.progress, parse_progress, self.backups, "progress", read_only=read_only
+        )
         self.messages = [m for m in (dataset.message, progress.message) if m]
         self.samples = {s["id"]: s for s in (dataset.value or {}).get("samples", [])}
         self.progress = progress.value or Progress()
@@ -78,12 +87,12 @@ class LanguageStore:
             if int(event["seq"]) > self.progress.folded_seq:
                 self.progress.apply(event)
                 applied += 1
-        if applied:
+        if applied and not self.read_only:
             self.messages.append(
                 f"resumed: {applied} result(s) recorded after the last checkpoint were recovered "
                 "from the journal"
             )
-        if bad:
+        if bad and not self.read_only:
             self.messages.append(
                 f"{bad} unreadable journal line(s) skipped (a write cut short by a kill); "
                 "their prompts are asked again"
@@ -113,14 +122,19 @@ class LanguageStore:
             )
 
     # ------------------------------------------------------------------ changes
-    def emit(self, event: dict[str, Any]) -> None:
-        """Record one outcome: journal first (it survives a kill), then memory."""
+    def emit(self, event: dict[str, Any]) -> bool:
+        """Record one outcome: journal first (it survives a kill), then memory. False when it
+        changes nothing (a sample already there, or a pair already answered)."""
+        done = self.progress.outcome(event["type"], event["item"], event["member"])
+        if done is not None and done.status == OK:
+            return False
         event["seq"] = self.progress.next_seq
         self.journal.append(event)
         self.progress.apply(event)
         if event["kind"] == OK and event["sample"]["id"] not in self.samples:
             self.samples[event["sample"]["id"]] = event["sample"]
             self._per_type[event["sample"]["type"]] += 1
+        return True
 
     def count(self, type_: str) -> int:
         """Samples of ``type_`` in the dataset."""

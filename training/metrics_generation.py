@@ -56,10 +56,12 @@ def parse_metrics(text: str, where: str) -> dict[str, Any]:
     return parse_document(text, where, validate_document)
 
 
-def read_metrics_meta(path: Path, backups: Backups) -> tuple[dict[str, Any] | None, str | None]:
-    """The metadata of the metrics dataset at ``path`` (recovered from a backup when damaged),
-    and the recovery message if there was one."""
-    loaded = load_or_recover(path, parse_metrics, backups, "metrics dataset")
+def read_metrics_meta(
+    path: Path, backups: Backups, *, read_only: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The metadata of the metrics dataset at ``path`` (recovered from a backup when damaged;
+    ``read_only``: only read from the backup), and the message if there was one."""
+    loaded = load_or_recover(path, parse_metrics, backups, "metrics dataset", read_only=read_only)
     return (loaded.value or {}).get("metadata"), loaded.message
 
 

@@ -54,6 +54,9 @@ class Progress:
     config_hash: str = ""
     session_id: str = ""
     known_items: set[str] = field(default_factory=set)
+    pending_new: set[str] = field(default_factory=set)
+    """Prompts new in the last vocabulary change, still to ask first (survives an interrupted
+    run)."""
     targets: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, dict[str, Outcome]]] = field(default_factory=dict)
     questions_processed: int = 0
@@ -132,6 +135,7 @@ class Progress:
             "config_hash": self.config_hash,
             "session_id": self.session_id,
             "known_items": sorted(self.known_items),
+            "pending_new": sorted(self.pending_new),
             "targets": dict(self.targets),
             "outcomes": {
                 t: {i: {m: o.to_json() for m, o in per.items()} for i, per in items.items()}
@@ -151,6 +155,7 @@ class Progress:
             config_hash=str(doc["config_hash"]),
             session_id=str(doc["session_id"]),
             known_items=set(doc["known_items"]),
+            pending_new=set(doc.get("pending_new", ())),
             targets={str(k): int(v) for k, v in doc["targets"].items()},
             outcomes={
                 t: {

@@ -146,8 +146,13 @@ def test_a_damaged_metrics_dataset_is_restored_from_the_newest_valid_backup(
     _ok(cli.invoke(app, ["dataset", "generate", "--types", "metrics", "--metrics-samples", "1200"]))
     paths.metrics.write_text(paths.metrics.read_text()[:5000])  # cut short
     status = _ok(cli.invoke(app, ["dataset", "status"]))
-    assert "restored it from the backup metrics_dataset_backup_" in status
+    assert "shown from its backup metrics_dataset_backup_" in status  # status only reads
     assert "1,000 / 20,000" in status  # the backup holds the first run
+    assert not list(paths.root.glob("metrics_dataset.json.corrupt-*"))
+    out = _ok(cli.invoke(app, ["dataset", "generate", "--types", "metrics",
+                               "--metrics-samples", "1000"]))  # fmt: skip
+    assert "restored it from the backup metrics_dataset_backup_" in out
+    assert "metrics dataset up to date: 1,000 samples" in out
     assert len(load_metrics_dataset(paths.metrics)) == 1000
     assert list(paths.root.glob("metrics_dataset.json.corrupt-*"))
 

@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from training.prompts import WorkItem
 
 from knowledge.errors import ProviderError
 from training.backends import Member, Pool, static_member
@@ -20,6 +19,7 @@ from training.generate import LanguageGenerator, RunReport, allocate
 from training.language_dataset import load_language_dataset
 from training.language_store import LanguageStore
 from training.progress import FAILED, Progress, parse_progress
+from training.prompts import WorkItem
 from training.quality import QualityFilter
 
 TYPES = ("technical_explanation", "error_troubleshooting", "conversation")
@@ -85,6 +85,7 @@ def run(
         config_hash="h1",
         stop=stop,
     )
+    generator.retry_delay_s = generator.streak_window_s = 0.0  # no waiting in tests
     report = generator.run()
     return report, store
 
@@ -310,3 +311,28 @@ def test_progress_round_trips_through_its_sealed_file(tmp_path: Path) -> None:
     assert again.known_items == {"k1", "k2"} and again.targets == {"conversation": 3}
     with pytest.raises(Exception, match="checksum mismatch"):
         parse_progress(path.read_text().replace("abc", "abd"), str(path))
+
+
+def test_a_model_going_down_in_a_mixed_pool_hands_its_prompts_to_models_not_yet_asked(
+    tmp_path: Path,
+) -> None:
+    def answer(member: Member, item: WorkItem) -> str:
+        if member.model == "a":
+            raise ProviderError("ollama at http://x could not be reached: refused")
+        return unique_answer(member, item)
+
+    members = [Member("ollama", "a"), Member("ollama", "b"), Member("openai", "c")]
+    report, store = run(tmp_path, {"conversation": 20}, answer=answer, members=members)
+    assert report.done["conversation"] == 20 and report.down == ["a"]
+    per_prompt: dict[str, list[str]] = {}
+    for s in store.samples.values():
+        per_prompt.setdefault(s["term"], []).append(s["model"])
+    assert all(sorted(m) == ["b", "c"] for m in per_prompt.values()), per_prompt
+    assert report.generated == len(store.samples) == 20
+
+
+def test_concurrency_limits_not_named_keep_their_defaults() -> None:
+    config = DatasetConfig.model_validate({"concurrency": {"openai": 4}})
+    assert config.limit("openai") == 4 and config.limit("ollama") == 2
+    with pytest.raises(ValueError, match="unknown backend"):
+        DatasetConfig.model_validate({"concurrency": {"olama": 4}})
