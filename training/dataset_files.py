@@ -140,8 +140,7 @@ def load_or_recover(
         shown = f"its backup {found[0].name}" if found else "nothing (no valid backup)"
         return Loaded(
             found[1] if found else None,
-            f"the {what} {path} {problem}; shown from {shown}; "
-            "`vigil dataset generate` repairs it",
+            f"the {what} {path} {problem}; shown from {shown}; `vigil dataset generate` repairs it",
         )
     aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%d_%H%M%S}")
     os.replace(path, aside)
