@@ -32,32 +32,17 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from knowledge.config import StrictModel
 from knowledge.errors import ConfigError
+from training.simulate import ANOMALY_TYPES as _SIMULATED_TYPES
+from training.simulate import SEED_METRICS as _SIMULATED_METRICS
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
 Label = Annotated[str, Field(min_length=1, max_length=80)]
 Text = Annotated[str, Field(min_length=20)]
 Angle = Literal["definition", "monitoring", "troubleshooting", "impact"]
 ANGLES: tuple[str, ...] = ("definition", "monitoring", "troubleshooting", "impact")
-SEED_METRICS: tuple[str, ...] = (
-    "cpu_usage",
-    "memory_usage",
-    "disk_usage",
-    "load_average",
-    "java_heap_usage",
-    "java_gc_time",
-    "spectrum_active_jobs",
-    "vemkd_process_count",
-)
-ANOMALY_TYPES: tuple[str, ...] = (
-    "cpu_spike",
-    "memory_leak",
-    "disk_full",
-    "network_congestion",
-    "gc_pressure",
-    "job_backlog",
-    "process_crash",
-    "thread_starvation",
-)
+SEED_METRICS: tuple[str, ...] = tuple(_SIMULATED_METRICS)
+"""The eight metrics of the origin's metrics dataset (what the fleet simulator generates)."""
+ANOMALY_TYPES: tuple[str, ...] = tuple(_SIMULATED_TYPES)
 
 
 class VocabularyError(ConfigError):
