@@ -105,7 +105,6 @@ class Loaded(Generic[T]):
 
     value: T | None
     message: str | None = None
-    recovered_from: Path | None = None
 
 
 def load_or_recover(
@@ -159,7 +158,7 @@ def load_or_recover(
         f"(the damaged file is kept as {aside.name})"
     )
     log.warning("%s", message)
-    return Loaded(value, message, source)
+    return Loaded(value, message)
 
 
 # ------------------------------------------------------------------------------ sealed JSON

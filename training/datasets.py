@@ -184,9 +184,10 @@ class DatasetService:
         config_hash = vocab.config_hash()
         priority = self._config_change(progress, all_items, config_hash, report.messages)
         progress.pending_new = {
-            key
-            for key in priority
-            if len(progress.item_outcomes(self._type_of(all_items, key), key)) < pool.per_prompt
+            item.key
+            for t, v in all_items.items()
+            for item in v
+            if item.key in priority and len(progress.item_outcomes(t, item.key)) < pool.per_prompt
         }
         items = only or {t: all_items[t] for t in types}
         k = pool.per_prompt
@@ -264,10 +265,6 @@ class DatasetService:
             "(`vigil dataset reset` starts over)"
         )
         return new
-
-    @staticmethod
-    def _type_of(all_items: dict[str, list[WorkItem]], key: str) -> str:
-        return next((t for t, v in all_items.items() if any(i.key == key for i in v)), "")
 
     def _pool(self, backend: BackendChoice, messages: list[str]) -> tuple[Pool, Answerers]:
         members = choose_members(self.config, self.endpoints, backend, messages)

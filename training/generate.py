@@ -274,11 +274,7 @@ class LanguageGenerator:
 
     def _static(self, pair: Pair) -> None:
         began = time.perf_counter()
-        try:
-            text = self.answer(pair.member, pair.item)
-        except ProviderError as exc:  # a template that cannot be filled
-            self._failed(pair, str(exc))
-            return
+        text = self.answer(pair.member, pair.item)
         self._answered(pair, text, time.perf_counter() - began)
 
     def _submit(self, executor: ThreadPoolExecutor) -> None:

@@ -101,19 +101,6 @@ def to_document(
     }
 
 
-def empty_document(session_id: str = "") -> dict[str, Any]:
-    """A valid document without samples."""
-    return to_document(
-        [],
-        session_id=session_id,
-        config_hash="",
-        new_samples_added=0,
-        model_pool=[],
-        swap_interval=0,
-        questions_processed=0,
-    )
-
-
 # ------------------------------------------------------------------------------ validation
 def validate_document(doc: Any) -> None:
     """Raise ``DatasetError`` at the first thing in ``doc`` that breaks the schema."""
@@ -197,7 +184,6 @@ __all__ = [
     "OPTIONAL_FIELDS",
     "SAMPLE_FIELDS",
     "check_sample",
-    "empty_document",
     "load_language_dataset",
     "parse_language_dataset",
     "to_document",
