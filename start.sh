@@ -45,24 +45,28 @@ setup() {
   echo "$stamp" > .venv/.vigil-installed
 }
 
-# The tests start a real Prometheus server (Debian package `prometheus`) on a loopback port.
-# Installed here when missing and apt-get can run (root or passwordless sudo); otherwise those
-# tests skip and say why. VIGIL_NO_APT=1 never installs.
+# The tests start a real Prometheus server (Debian package `prometheus`) on a loopback port, and
+# drive the web console in headless Chromium (Debian packages `chromium`). Installed here when
+# missing and apt-get can run (root or passwordless sudo); otherwise those tests skip and say
+# why. VIGIL_NO_APT=1 never installs.
 test_servers() {
-  command -v prometheus >/dev/null 2>&1 && return 0
+  local missing=()
+  command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return 0
   [ -n "${VIGIL_NO_APT:-}" ] && return 0
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
     sudo -n true 2>/dev/null || {
-      echo "start.sh: prometheus is not installed; its tests will skip" \
-           "(apt-get install prometheus)" >&2; return 0; }
+      echo "start.sh: ${missing[*]} not installed; their tests will skip" \
+           "(apt-get install ${missing[*]})" >&2; return 0; }
     sudo="sudo -n"
   fi
-  echo "start.sh: installing the Debian package prometheus for the tests"
+  echo "start.sh: installing the Debian packages ${missing[*]} for the tests"
   $sudo apt-get update -qq >/dev/null &&
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      prometheus >/dev/null ||
-    echo "start.sh: could not install prometheus; its tests will skip" >&2
+      "${missing[@]}" >/dev/null ||
+    echo "start.sh: could not install ${missing[*]}; their tests will skip" >&2
 }
 
 case "${1:-}" in

@@ -131,7 +131,9 @@ class VigilApp:
         if self.ingestion is not None:
             schedules = ingest_schedules(schedules, self.ingestion.sources.values())
         self.registry = registry or default_registry()
-        self.router = Router(self.registry)
+        self.router = Router(
+            self.registry, access=settings.channels.access, limits=settings.ai.chat
+        )
         self.hub = ChannelHub()
         self.scheduler = VigilScheduler(
             store_path=Path(settings.data_dir) / SCHEDULER_STORE,
@@ -198,6 +200,10 @@ class VigilApp:
         platform: Platform = "terminal",
     ) -> Reply:
         request = ChatRequest(text=text, user=user, channel=channel, platform=platform)
+        return await self.dispatch(request)
+
+    async def dispatch(self, request: ChatRequest) -> Reply:
+        """One chat request through the router (limits, access, the command); never raises."""
         return await self.router.dispatch(request, self.deps)
 
     async def post(self, channel: str, reply: Reply) -> None:

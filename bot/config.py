@@ -27,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from handlers.access import AccessPolicy
 from handlers.alertbook import AlertPolicy
+from handlers.limits import ChatLimits
 from handlers.routing import AlertRoute, AlertRouter
 from knowledge.config import (
     AnalysisConfig,
@@ -72,7 +74,14 @@ class EnvSettings(StrictModel):
     SLACK_API_URL: str | None = None
     DISCORD_TOKEN: SecretStr | None = None
     VIGIL_DATA_DIR: Path = Path("var")
-    VIGIL_HTTP_PORT: int = Field(default=8080, ge=1, le=65535)
+    VIGIL_HTTP_PORT: int = Field(default=8080, ge=0, le=65535)
+    """Slack events (HTTP mode), the web console and ``/healthz``; 0 picks a free port."""
+    VIGIL_HTTP_HOST: str = "127.0.0.1"
+    """Where the HTTP server binds. Anything but loopback needs ``VIGIL_WEB_TOKEN`` for the
+    web console (Slack's endpoint checks Slack's signature itself)."""
+    VIGIL_WEB_CONSOLE: Literal["auto", "on", "off"] = "auto"
+    """``auto``: the web console is served when neither Slack nor Discord is configured."""
+    VIGIL_WEB_TOKEN: SecretStr | None = Field(default=None, validate_default=True)
     VIGIL_CONSOLE: bool = False
     VIGIL_LOG_FORMAT: Literal["text", "json"] = "text"
     VIGIL_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -100,6 +109,37 @@ class EnvSettings(StrictModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("VIGIL_WEB_CONSOLE", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("VIGIL_HTTP_HOST")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.match(r"^[\w.\-:]+$", value):
+            raise ValueError("expected an address to bind, such as 127.0.0.1 or 0.0.0.0")
+        return value
+
+    @field_validator("VIGIL_WEB_TOKEN")
+    @classmethod
+    def _token_off_loopback(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        host = str(info.data.get("VIGIL_HTTP_HOST") or "127.0.0.1")
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("expected at least 16 characters (openssl rand -hex 16)")
+        if value is None and not is_loopback(host) and info.data.get("VIGIL_WEB_CONSOLE") != "off":
+            raise ValueError(
+                f"required when VIGIL_HTTP_HOST ({host}) is not a loopback address: the web "
+                "console asks for it (or set VIGIL_WEB_CONSOLE=off)"
+            )
+        return value
+
+    def web_console_on(self) -> bool:
+        """Whether the web console is served (``auto``: when no chat platform is configured)."""
+        if self.VIGIL_WEB_CONSOLE != "auto":
+            return self.VIGIL_WEB_CONSOLE == "on"
+        return self.SLACK_BOT_TOKEN is None and self.DISCORD_TOKEN is None
+
     def secret_values(self) -> list[str]:
         """Every configured secret, so that logging can scrub them verbatim."""
         values = []
@@ -111,6 +151,10 @@ class EnvSettings(StrictModel):
 
 
 ENV_KEYS = tuple(EnvSettings.model_fields)
+
+
+def is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
 
 
 # --------------------------------------------------------------------------- YAML files
@@ -211,6 +255,7 @@ class AIConfigFile(StrictModel):
     alerts: AlertPolicy = AlertPolicy()
     anomaly: AnomalySettings = AnomalySettings()
     datasets: DatasetConfig = DatasetConfig()
+    chat: ChatLimits = ChatLimits()
 
 
 class Channel(StrictModel):
@@ -237,6 +282,7 @@ class ChannelsConfig(StrictModel):
     )
     routes: dict[Route, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     alert_routes: tuple[AlertRoute, ...] = ()
+    access: AccessPolicy = AccessPolicy()
 
     @field_validator("alert_routes")
     @classmethod
@@ -261,6 +307,16 @@ class ChannelsConfig(StrictModel):
 
     def route(self, what: Route) -> str:
         return self.routes.get(what, next(iter(self.channels), "general"))
+
+    def platform_names(self, platform: Literal["slack", "discord"]) -> dict[str, str]:
+        """Vigil channel name -> its name or id on ``platform``, for the channels that have one
+        (``"#vigil-alerts"`` is given as ``"vigil-alerts"``)."""
+        names = {}
+        for name, channel in self.channels.items():
+            value = getattr(channel, platform)
+            if value:
+                names[name] = value.lstrip("#")
+        return names
 
     def alert_router(self) -> AlertRouter:
         """The alert routing rules, falling back to the ``alerts`` route."""
@@ -335,7 +391,7 @@ def _load_env(env_file: Path | None, environ: dict[str, str]) -> EnvSettings:
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "?"
         got = values.get(key)
-        if key.endswith(("TOKEN", "SECRET", "KEY")):
+        if got is not None and key.endswith(("TOKEN", "SECRET", "KEY")):
             got = "***"
         raise ConfigError(key, origin.get(key, "environment"), _expected(error), got) from None
 

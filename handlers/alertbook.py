@@ -126,6 +126,7 @@ class Alert:
     acked_by: str | None = None
     acked_at: datetime | None = None
     resolved_at: datetime | None = None
+    resolved_by: str | None = None  # who resolved it by hand (None: the model saw it clear)
     flaps: int = 0  # times it reopened within the cooldown
     latest: Detection | None = field(default=None, repr=False, compare=False)
 
@@ -189,6 +190,7 @@ class Alert:
             acked_by=data.get("acked_by"),
             acked_at=times["acked_at"],
             resolved_at=times["resolved_at"],
+            resolved_by=data.get("resolved_by"),
             flaps=int(data.get("flaps", 0)),
         )
 
@@ -246,8 +248,16 @@ class AlertBook:
             return sorted(self._open.values(), key=lambda a: (a.fired_at, _id_number(a.id)))
 
     def get(self, alert_id: str) -> Alert | None:
+        """The firing alert with this id."""
         with self._lock:
             return next((a for a in self._open.values() if a.id == alert_id.strip()), None)
+
+    def find(self, alert_id: str) -> Alert | None:
+        """The alert with this id, firing or resolved within its cooldown."""
+        with self._lock:
+            wanted = alert_id.strip()
+            alerts = [*self._open.values(), *self._recent.values()]
+            return next((a for a in alerts if a.id == wanted), None)
 
     def mutes(self, now: datetime | None = None) -> list[Mute]:
         """Mutes in force (at ``now`` when given)."""
@@ -283,6 +293,7 @@ class AlertBook:
         if alert is None and key in self._recent:
             alert = self._recent.pop(key)
             alert.resolved_at = None
+            alert.resolved_by = None
             alert.flaps += 1
             self._open[key] = alert
             self._refresh(alert, detection, now)
@@ -352,6 +363,19 @@ class AlertBook:
             if alert.acked_by is None:
                 alert.acked_by, alert.acked_at = user, now
                 self._save()
+            return alert
+
+    def resolve(self, alert_id: str, user: str, now: datetime) -> Alert:
+        """Close a firing alert by hand ("fixed"). If the model still sees the anomaly within
+        the cooldown, the alert reopens as flapping rather than as a new one."""
+        with self._lock:
+            alert = self.get(alert_id)
+            if alert is None:
+                raise UnknownAlert(self._unknown(alert_id))
+            alert.resolved_at, alert.resolved_by = now, user
+            del self._open[alert.key]
+            self._recent[alert.key] = alert
+            self._save()
             return alert
 
     def mute(self, selector: str | Selector, until: datetime, user: str, now: datetime) -> Mute:

@@ -1,7 +1,9 @@
-"""Alert commands: ``alerts`` lists what is firing; ``ack``, ``mute`` and ``unmute`` change it.
+"""Alert commands: ``alerts`` lists what is firing; ``ack``, ``resolve``, ``mute`` and
+``unmute`` change it.
 
-The buttons on alert messages dispatch exactly these texts (``ack a-3``,
-``mute payments/payments-2:memory_leak 1h``).
+The buttons on alert messages dispatch exactly these texts (``ack a-3``, ``resolve a-3``,
+``mute payments/payments-2:memory_leak 1h``); ``ack`` and ``resolve`` amend the alert's messages
+(``alert:ID`` refs) with who did it, and ``resolve`` closes them (no more buttons).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from datetime import timedelta
 from handlers.alertbook import Selector, SelectorError, UnknownAlert
 from handlers.deps import Deps
 from handlers.registry import Command
-from handlers.types import ChatRequest, Context, Part, Reply, Section, Table
+from handlers.types import Amend, ChatRequest, Context, Part, Reply, Section, Table
 from knowledge.timeparse import format_duration, parse_duration
 
 MAX_MUTE = timedelta(days=30)
 ACK_USAGE = "Usage: `ack ALERT_ID`, for example `ack a-3` (`alerts` lists the ids)."
+RESOLVE_USAGE = "Usage: `resolve ALERT_ID`, for example `resolve a-3` (`alerts` lists the ids)."
 MUTE_USAGE = (
     "Usage: `mute SERVICE[/HOST][:TYPE] DURATION`, for example "
     "`mute payments/payments-2:memory_leak 1h` or `mute 'checkout*' 30m`."
@@ -75,9 +78,38 @@ async def ack(req: ChatRequest, deps: Deps) -> Reply:
     except UnknownAlert as exc:
         return _error(str(exc))
     by = alert.acked_by or req.user
+    when = alert.acked_at or deps.now()
     return Reply(
         f"{alert.id} ({alert.label}) is acknowledged by {by}: "
-        "it stays firing, and escalations are no longer posted."
+        "it stays firing, and escalations are no longer posted.",
+        amends=(
+            Amend(f"{alert.id} acknowledged by {by} at {when:%H:%M} UTC", ref=alert_ref(alert.id)),
+        ),
+    )
+
+
+def alert_ref(alert_id: str) -> str:
+    """The ref of the messages about one alert (``Reply.refs``)."""
+    return f"alert:{alert_id}"
+
+
+async def resolve(req: ChatRequest, deps: Deps) -> Reply:
+    words = req.args.split()
+    if len(words) != 1:
+        return _error(RESOLVE_USAGE)
+    now = deps.now()
+    try:
+        alert = deps.alerts.resolve(words[0], req.user, now)
+    except UnknownAlert as exc:
+        return _error(str(exc))
+    status = (
+        f"{alert.id} resolved by {req.user} at {now:%H:%M} UTC, "
+        f"after {format_duration(alert.duration)}"
+    )
+    return Reply(
+        f"{alert.id} ({alert.label}) is resolved by {req.user}. If the model still sees it, "
+        "it fires again as flapping.",
+        amends=(Amend(status, ref=alert_ref(alert.id), close=True),),
     )
 
 
@@ -141,6 +173,14 @@ ACK = Command(
     examples=("ack a-3",),
     mutates=True,
 )
+RESOLVE = Command(
+    name="resolve",
+    summary="close a firing alert by hand (it fires again if the anomaly is still there)",
+    usage="resolve ALERT_ID",
+    handler=resolve,
+    examples=("resolve a-3",),
+    mutates=True,
+)
 MUTE = Command(
     name="mute",
     summary="stop posting alerts matching SERVICE[/HOST][:TYPE] (globs allowed) for a while",
@@ -157,4 +197,4 @@ UNMUTE = Command(
     examples=("unmute payments/payments-2:memory_leak",),
     mutates=True,
 )
-COMMANDS = (ALERTS, ACK, MUTE, UNMUTE)
+COMMANDS = (ALERTS, ACK, RESOLVE, MUTE, UNMUTE)

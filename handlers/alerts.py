@@ -15,9 +15,21 @@ from collections import defaultdict
 from datetime import datetime
 
 from handlers.alertbook import SEVERITY_RANK, Alert, AlertEvents
+from handlers.alertcmds import alert_ref
 from handlers.charts import alert_chart
 from handlers.deps import Deps
-from handlers.types import Button, Buttons, Chart, ChatRequest, Context, Part, Reply, Section, Table
+from handlers.types import (
+    Amend,
+    Button,
+    Buttons,
+    Chart,
+    ChatRequest,
+    Context,
+    Part,
+    Reply,
+    Section,
+    Table,
+)
 from knowledge.findings import fmt
 from knowledge.timeparse import format_duration
 
@@ -98,7 +110,8 @@ def firing_message(alerts: list[Alert], events: AlertEvents, deps: Deps, now: da
         Context(f"{worst.id} · at {now:%Y-%m-%d %H:%M} UTC · {firing} firing · details in thread")
     )
     thread = tuple(_details(a, events, with_buttons=len(alerts) > 1) for a in alerts)
-    return Reply(headline, parts=tuple(parts), thread=thread)
+    refs = tuple(alert_ref(a.id) for a in alerts)
+    return Reply(headline, parts=tuple(parts), thread=thread, refs=refs)
 
 
 def _details(alert: Alert, events: AlertEvents, *, with_buttons: bool) -> Reply:
@@ -125,14 +138,21 @@ def _details(alert: Alert, events: AlertEvents, *, with_buttons: bool) -> Reply:
     )
     if with_buttons:
         parts.append(_buttons(alert))
-    return Reply(f"{alert.id} [{alert.severity}] {alert.label}", parts=tuple(parts))
+    return Reply(
+        f"{alert.id} [{alert.severity}] {alert.label}",
+        parts=tuple(parts),
+        refs=(alert_ref(alert.id),),
+    )
 
 
 def _buttons(alert: Alert) -> Buttons:
+    """What the on-call engineer does with an alert, each the text of a command."""
     return Buttons(
         (
-            Button("Ack", f"ack {alert.id}", "primary"),
+            Button("Acknowledge", f"ack {alert.id}", "primary"),
             Button(f"Mute {MUTE_FOR}", f"mute {alert.selector} {MUTE_FOR}"),
+            Button("Explain more", f"explain {alert.id}"),
+            Button("Resolve", f"resolve {alert.id}", "danger"),
         )
     )
 
@@ -149,15 +169,27 @@ def _chart(alert: Alert) -> Chart | None:
 
 
 def resolved_message(alerts: list[Alert]) -> Reply:
-    """``Resolved: a-3 payments/payments-2: memory_leak after 12m (peak score 0.97)``."""
+    """``Resolved: a-3 payments/payments-2: memory_leak after 12m (peak score 0.97)``; the
+    alerts' own messages are amended and closed."""
     items = [
         f"{a.id} {a.label} after {format_duration(a.duration)} (peak score {a.peak:.2f}"
         + (f", flapped {a.flaps}x" if a.flaps else "")
         + ")"
         for a in alerts
     ]
+    amends = tuple(
+        Amend(
+            f"{a.id} resolved at {a.resolved_at or a.last_seen:%H:%M} UTC after "
+            f"{format_duration(a.duration)}",
+            ref=alert_ref(a.id),
+            close=True,
+        )
+        for a in alerts
+    )
     if len(items) == 1:
-        return Reply(f"Resolved: {items[0]}")
+        return Reply(f"Resolved: {items[0]}", amends=amends)
     return Reply(
-        f"Resolved: {len(items)} alerts", parts=(Section("\n".join(f"- {i}" for i in items)),)
+        f"Resolved: {len(items)} alerts",
+        parts=(Section("\n".join(f"- {i}" for i in items)),),
+        amends=amends,
     )

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from knowledge.telemetry import MetricSeries
     from training.live import Detection
 
 MAX_PANELS = 3
@@ -113,3 +114,29 @@ def _instant(when: datetime | None) -> float | None:
     stamp = pd.Timestamp(when)
     stamp = stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
     return float(date2num(stamp.to_datetime64()))
+
+
+def metric_chart(series: list[MetricSeries], title: str, limit: float | None = None) -> bytes:
+    """One metric over time for a few hosts (one line each), with the team's limit dashed: the
+    chart of ``explain METRIC``. PNG bytes, 800 x 400 px."""
+    with mpl.rc_context({"font.size": 8, "axes.titlesize": 9}):
+        figure = Figure(figsize=(8.0, 4.0), dpi=DPI)
+        FigureCanvasAgg(figure)
+        ax = figure.subplots()
+        for item in series:
+            x = np.array([_instant(t) for t in item.timestamps], dtype=float)
+            ax.plot(x, np.asarray(item.values, dtype=float), linewidth=1.2, label=item.host)
+        if limit is not None:
+            ax.axhline(limit, color=ANOMALY, linestyle="--", linewidth=1, label="limit")
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=6))
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+        ax.set_xlabel("UTC")
+        ax.set_title(title, loc="left")
+        ax.grid(True, linewidth=0.3, alpha=0.5)
+        ax.margins(x=0)
+        if series:
+            ax.legend(loc="upper left", fontsize=7, frameon=False)
+        figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()

@@ -8,8 +8,15 @@ HANDLER_FAILED = (
     "The details are in Vigil's log under that id."
 )
 NOT_AUTHORIZED = (
-    "Sorry, `{command}` changes state and is limited to the people named in the config."
+    "Sorry, `{command}` changes state and is limited to the people, roles and channels named "
+    "under `access` in channels.yml. Ask an admin to add you, or ask someone on call."
 )
+TOO_LONG = (
+    "That message is {length:,} characters; I read at most {limit:,}. Please shorten it "
+    "(a pasted log is better asked about by its service and time)."
+)
+GARBLED_INPUT = "I couldn't read that. Ask a question, or type `help` to see what I can do."
+RATE_LIMITED = "You're asking faster than I answer well; please wait {seconds}s and try again."
 NO_TELEMETRY = "I have no live metrics source yet: set PROMETHEUS_URL in .env, or try `vigil demo`."
 ASK_USAGE = "Usage: `ask QUESTION`, for example `ask why is checkout slow?`"
 HELP_HEADER = "Vigil answers from your own metrics, logs, traces, runbooks and incidents."

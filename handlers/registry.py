@@ -56,8 +56,8 @@ class Registry:
 
 def default_registry() -> Registry:
     """Every command Vigil offers, in the order ``help`` lists them."""
-    from handlers import alertcmds, ask, help, status
+    from handlers import alertcmds, ask, explain, help, status
 
-    registry = Registry([ask.COMMAND, status.COMMAND, *alertcmds.COMMANDS])
+    registry = Registry([ask.COMMAND, status.COMMAND, *explain.COMMANDS, *alertcmds.COMMANDS])
     registry.add(help.command_for(registry))
     return registry

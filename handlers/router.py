@@ -9,7 +9,9 @@ import uuid
 from dataclasses import replace
 
 from handlers import messages
+from handlers.access import AccessPolicy
 from handlers.deps import Deps
+from handlers.limits import ChatLimits, RateLimiter
 from handlers.registry import Registry
 from handlers.types import ChatRequest, Reply
 
@@ -21,7 +23,7 @@ _QUESTION = re.compile(
     r"has|have|any)\b",
     re.I,
 )
-MAX_INPUT_CHARS = 4000
+_READABLE = re.compile(r"[^\W_]{2,}")  # two letters or digits in a row: not garbled
 
 
 def parse(text: str, registry: Registry) -> tuple[str, str]:
@@ -44,23 +46,53 @@ def parse(text: str, registry: Registry) -> tuple[str, str]:
     return word.lower(), rest.strip()
 
 
-class Router:
-    """Dispatches a ``ChatRequest`` to its command. Never raises: failures become replies."""
+def garbled(text: str) -> bool:
+    """Nothing a person could mean: no two letters or digits in a row, or mostly control
+    characters and symbols (a paste gone wrong)."""
+    if not _READABLE.search(text):
+        return True
+    printable = sum(ch.isalnum() or ch.isspace() for ch in text)
+    return printable < len(text) * 0.5
 
-    def __init__(self, registry: Registry) -> None:
+
+class Router:
+    """Dispatches a ``ChatRequest`` to its command. Never raises: failures become replies.
+
+    Before a command runs: the message length limit, the per-user rate limit, and for commands
+    that change state, ``access`` (who may). Each refusal is a short ephemeral reply.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        access: AccessPolicy | None = None,
+        limits: ChatLimits | None = None,
+    ) -> None:
         self.registry = registry
+        self.access = access or AccessPolicy()
+        self.limits = limits or ChatLimits()
+        self.limiter = RateLimiter(self.limits)
 
     async def dispatch(self, req: ChatRequest, deps: Deps) -> Reply:
-        if len(req.text) > MAX_INPUT_CHARS:
+        limit = self.limits.max_input_chars
+        if len(req.text) > limit:
             return Reply(
-                f"That message is {len(req.text):,} characters; I read at most "
-                f"{MAX_INPUT_CHARS:,}. Please shorten it.",
+                messages.TOO_LONG.format(length=len(req.text), limit=limit),
                 ephemeral=True,
                 error=True,
             )
         name, args = parse(req.text, self.registry)
         if not name:
             return Reply(messages.EMPTY_INPUT, ephemeral=True)
+        if garbled(f"{name} {args}"):
+            return Reply(messages.GARBLED_INPUT, ephemeral=True)
+        wait = self.limiter.check(req)
+        if wait > 0:
+            return Reply(
+                messages.RATE_LIMITED.format(seconds=max(1, round(wait))),
+                ephemeral=True,
+                error=True,
+            )
         command = self.registry.get(name)
         if command is None:
             close = difflib.get_close_matches(name, self.registry.names(), n=1, cutoff=0.6)
@@ -69,6 +101,17 @@ class Router:
                 messages.UNKNOWN_COMMAND.format(name=name[:40], suggestion=suggestion),
                 ephemeral=True,
                 error=True,
+            )
+        if command.mutates and not self.access.allows(req):
+            log.info(
+                "refused %s to user %s in %s on %s (not named in access)",
+                command.name,
+                req.user,
+                req.channel,
+                req.platform,
+            )
+            return Reply(
+                messages.NOT_AUTHORIZED.format(command=command.name), ephemeral=True, error=True
             )
         req = replace(req, command=command.name, args=args)
         try:

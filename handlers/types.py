@@ -76,6 +76,21 @@ Part = Section | Fields | Table | Chart | Buttons | Context
 
 
 @dataclass(frozen=True)
+class Amend:
+    """An edit to a message posted earlier: ``status`` is appended to it as a context line, and
+    ``close`` removes its buttons (the alert is over).
+
+    ``ref`` names the message by one of its ``Reply.refs`` (``"alert:a-3"``); ``None`` means the
+    message whose button was pressed (a reply to a button press). A platform that cannot edit
+    (the terminal) ignores amends; the reply's own text still says what happened.
+    """
+
+    status: str
+    ref: str | None = None
+    close: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """What a handler returns. ``text`` alone must make sense (notifications, plain clients)."""
 
@@ -85,3 +100,8 @@ class Reply:
     error: bool = False
     thread: tuple[Reply, ...] = ()
     """Replies posted in the thread of this message (details of a grouped alert message)."""
+    refs: tuple[str, ...] = ()
+    """Names a later reply may use to amend this message (``"alert:a-3"``): chat fronts remember
+    which platform message carried each ref."""
+    amends: tuple[Amend, ...] = ()
+    """Edits to earlier messages that come with this reply (a resolved alert's message)."""

@@ -23,7 +23,7 @@ async def say(text: str, deps: Deps, user: str = "ana") -> Reply:
 
 def test_the_commands_are_registered_and_mutating_ones_say_so() -> None:
     registry = default_registry()
-    for name in ("alerts", "ack", "mute", "unmute"):
+    for name in ("alerts", "ack", "resolve", "mute", "unmute"):
         command = registry.get(name)
         assert command is not None
         assert command.mutates is (name != "alerts")
@@ -98,8 +98,34 @@ async def test_buttons_on_an_alert_message_dispatch_to_these_commands() -> None:
     deps = Deps(detect=lambda now: [detection(0)], clock=lambda: T0)
     ((_, message),) = await alerts.check(ChatRequest("alerts"), deps)
     buttons = next(p for p in message.parts if isinstance(p, Buttons)).buttons
+    assert [b.label for b in buttons] == ["Acknowledge", "Mute 1h", "Explain more", "Resolve"]
+    assert message.refs == ("alert:a-1",)
+    replies = {}
     for button in buttons:
-        reply = await say(button.command, deps)
+        replies[button.label] = reply = await say(button.command, deps)
         assert not reply.error, (button.command, reply.text)
-    assert deps.alerts.get("a-1") is not None and deps.alerts.get("a-1").acked_by == "ana"
+    alert = deps.alerts.find("a-1")
+    assert alert is not None and alert.acked_by == "ana" and alert.resolved_by == "ana"
+    assert deps.alerts.get("a-1") is None  # resolved: no longer firing
     assert deps.alerts.is_muted(("payments", "payments-2", "memory_leak"), T0)
+    (ack,) = replies["Acknowledge"].amends
+    assert ack.ref == "alert:a-1" and not ack.close and "acknowledged by ana" in ack.status
+    (done,) = replies["Resolve"].amends
+    assert done.ref == "alert:a-1" and done.close and "resolved by ana" in done.status
+    assert replies["Explain more"].text.startswith("a-1 [warning] payments/payments-2: memory_leak")
+
+
+async def test_a_resolved_alert_that_is_still_seen_fires_again_as_flapping() -> None:
+    from handlers import alerts
+
+    deps = Deps(detect=lambda now: [detection(0)], clock=lambda: T0)
+    await alerts.check(ChatRequest("alerts"), deps)
+    reply = await say("resolve a-1", deps)
+    assert reply.text.startswith("a-1 (payments/payments-2: memory_leak) is resolved by ana")
+    assert "No firing alert" in (await say("resolve a-1", deps)).text
+    deps.clock = lambda: at(2)
+    deps.detect = lambda now: [detection(2)]
+    ((_, again),) = await alerts.check(ChatRequest("alerts"), deps)
+    assert "again" in again.text and again.refs == ("alert:a-1",)
+    alert = deps.alerts.get("a-1")
+    assert alert is not None and alert.flaps == 1 and alert.resolved_by is None

@@ -83,7 +83,14 @@ async def test_three_simultaneous_alerts_make_one_message_with_three_thread_repl
     assert "a-2" in context and "memory_leak (confidence 0.87)" in context
     assert "since 09:50 UTC" in context
     buttons = next(p for p in details.parts if isinstance(p, Buttons)).buttons
-    assert [b.command for b in buttons] == ["ack a-2", "mute payments/payments-2:memory_leak 1h"]
+    assert [b.command for b in buttons] == [
+        "ack a-2",
+        "mute payments/payments-2:memory_leak 1h",
+        "explain a-2",
+        "resolve a-2",
+    ]
+    assert details.refs == ("alert:a-2",)
+    assert reply.refs == ("alert:a-1", "alert:a-2", "alert:a-3")
 
     fleet.now, fleet.found = at(1), _three(1)
     assert await alerts.check(REQUEST, deps) == []  # still firing: nothing new
@@ -95,7 +102,7 @@ async def test_a_single_alert_has_its_buttons_on_the_message() -> None:
     ((channel, reply),) = await alerts.check(REQUEST, fleet.deps())
     assert channel == "alerts" and reply.text == "[warning] payments/payments-2: memory_leak"
     buttons = next(p for p in reply.parts if isinstance(p, Buttons)).buttons
-    assert [b.label for b in buttons] == ["Ack", "Mute 1h"]
+    assert [b.label for b in buttons] == ["Acknowledge", "Mute 1h", "Explain more", "Resolve"]
     assert len(reply.thread) == 1
 
 
