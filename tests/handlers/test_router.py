@@ -6,10 +6,10 @@ from dataclasses import replace
 import pytest
 
 from handlers import messages
-from handlers.deps import Deps
-from handlers.registry import Command, Registry, default_registry
 from handlers.access import AccessPolicy, AccessRule
+from handlers.deps import Deps
 from handlers.limits import ChatLimits, RateLimiter
+from handlers.registry import Command, Registry, default_registry
 from handlers.router import Router, garbled, parse
 from handlers.types import ChatRequest, Reply, Table
 
