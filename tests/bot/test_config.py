@@ -147,3 +147,55 @@ def test_misspelt_key_inside_a_schedule_gets_its_hint(config_dir: Path, tmp_path
         _load(config_dir, tmp_path)
     assert err.value.key == "schedules.alerts.timout"
     assert "did you mean 'timeout'" in str(err.value)
+
+
+def test_access_and_chat_limits_load_with_one_line_errors(config_dir: Path, tmp_path: Path) -> None:
+    settings = _load(config_dir, tmp_path)
+    assert settings.channels.access.slack.channels == ("alerts", "ops")
+    assert settings.channels.access.web.users == ("*",)
+    assert settings.ai.chat.requests == 20 and settings.ai.chat.per.total_seconds() == 60
+
+    _edit(config_dir, "channels.yml", lambda d: d["access"]["slack"].update(user=["U1"]))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert "access.slack.user" in str(err.value) and "did you mean 'users'" in str(err.value)
+
+    _edit(config_dir, "channels.yml", lambda d: d["access"].update(slack={"users": "#U1"}))
+    assert _load(config_dir, tmp_path).channels.access.slack.users == ("U1",)
+
+    _edit(config_dir, "ai-config.yml", lambda d: d["chat"].update(per="often"))
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path)
+    assert "chat.per" in str(err.value)
+
+
+def test_the_web_console_needs_a_token_off_loopback(config_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path, VIGIL_HTTP_HOST="0.0.0.0")
+    message = str(err.value)
+    assert message.startswith("environment: VIGIL_WEB_TOKEN: required when VIGIL_HTTP_HOST")
+    assert "got" not in message
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path, VIGIL_HTTP_HOST="0.0.0.0", VIGIL_WEB_TOKEN="short")
+    assert "at least 16 characters" in str(err.value) and "short" not in str(err.value)
+    token = "0123456789abcdef0123"
+    bound = _load(config_dir, tmp_path, VIGIL_HTTP_HOST="0.0.0.0", VIGIL_WEB_TOKEN=token)
+    assert bound.env.web_console_on()
+    off = _load(config_dir, tmp_path, VIGIL_HTTP_HOST="0.0.0.0", VIGIL_WEB_CONSOLE="OFF")
+    assert not off.env.web_console_on()
+
+
+def test_the_web_console_is_on_by_default_only_without_a_chat_platform(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    assert _load(config_dir, tmp_path).env.web_console_on()
+    assert not _load(config_dir, tmp_path, DISCORD_TOKEN="abc").env.web_console_on()
+    both = _load(config_dir, tmp_path, SLACK_BOT_TOKEN="xoxb-1", VIGIL_WEB_CONSOLE="on")
+    assert both.env.web_console_on()
+    names = _load(config_dir, tmp_path).channels.platform_names("slack")
+    assert names["alerts"] == "vigil-alerts" and set(names) == {
+        "alerts",
+        "digest",
+        "general",
+        "ops",
+    }
