@@ -21,6 +21,7 @@ from knowledge.errors import VigilError
 if TYPE_CHECKING:
     from bot.channels import ChannelHub
     from bot.config import Settings
+    from handlers.registry import Registry
 
 T = TypeVar("T")
 
@@ -35,6 +36,8 @@ class Conversation(Protocol):
 
     settings: Settings
     hub: ChannelHub
+    registry: Registry
+    """The commands (Discord's ``/vigil`` subcommands and help are built from it)."""
 
     async def dispatch(self, request: ChatRequest) -> Reply:
         """Run one request through the router; never raises."""

@@ -1,0 +1,350 @@
+"""A Discord guild in dpytest (discord.py's own state, fed the gateway events a guild sends;
+what the bot sends is recorded) with the front on a real ``VigilApp``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+
+from bot.app import VigilApp
+from bot.config import Settings
+from bot.discordbot.front import DiscordFront, intents
+from handlers.registry import Command, Registry, default_registry
+from handlers.types import Chart, ChatRequest, Context, Fields, Reply, Section
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (1).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+LONG_WORDS = 1200  # about 7,000 characters
+
+
+async def _long(req: ChatRequest, deps: Any) -> Reply:
+    text = " ".join(f"word{i}" for i in range(LONG_WORDS))
+    return Reply(text, parts=(Context("Sources: none"),))
+
+
+async def _chart(req: ChatRequest, deps: Any) -> Reply:
+    return Reply("checkout p95 latency", parts=(Chart(tiny_png(), "p95 latency", alt="a line"),))
+
+
+async def _card(req: ChatRequest, deps: Any) -> Reply:
+    return Reply(
+        f"card for {req.args or 'you'}",
+        parts=(
+            Section("checkout is slow since 10:02", title="Summary"),
+            Fields((("service", "checkout"), ("p95", "840 ms"))),
+            Context("Sources: prometheus · 12 ms · extractive"),
+        ),
+    )
+
+
+def demo_registry() -> Registry:
+    """The shipped commands plus three that return known shapes."""
+    registry = default_registry()
+    registry.add(Command("card", "a reply with fields", "card [WHO]", _card))
+    registry.add(Command("long", "a 7,000 character answer", "long", _long))
+    registry.add(Command("chart", "a reply with a chart", "chart", _chart))
+    return registry
+
+
+class Recorder:
+    """The app as the front sees it, keeping every request it dispatched."""
+
+    def __init__(self, app: VigilApp) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.hub = app.hub
+        self.registry = app.registry
+        self.requests: list[ChatRequest] = []
+
+    async def dispatch(self, request: ChatRequest) -> Reply:
+        self.requests.append(request)
+        return await self.app.dispatch(request)
+
+
+def thread_payload(
+    channel: discord.TextChannel, thread_id: int, owner_id: int, name: str
+) -> dict[str, Any]:
+    """A public thread as Discord describes it (THREAD_CREATE, or the answer to starting one)."""
+    return {
+        "id": thread_id,
+        "guild_id": channel.guild.id,
+        "parent_id": channel.id,
+        "owner_id": owner_id,
+        "name": name,
+        "type": discord.ChannelType.public_thread.value,
+        "message_count": 0,
+        "member_count": 1,
+        "rate_limit_per_user": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": discord.utils.utcnow().isoformat(),
+            "locked": False,
+        },
+    }
+
+
+@dataclass
+class Sent:
+    """One call the bot made to the HTTP stand-in: what, where, the JSON body, file names."""
+
+    what: str
+    channel_id: int
+    payload: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+
+
+class GuildHttp(dpytest.backend.FakeHttp):
+    """dpytest's stand-in for Discord's HTTP API, made faithful where the front needs it:
+    messages keep everything the bot sends (content and embeds also beside files, where they
+    travel as ``payload_json``; components; the message replied to), edits keep what they do
+    not change (as Discord does), threads can be started from a message (Discord answers with
+    the thread, then sends THREAD_CREATE). Every send and edit is recorded in ``calls``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self.calls: list[Sent] = []
+
+    def _stored(self, channel_id: int) -> list[dict[str, Any]]:
+        return dpytest.backend._cur_config.messages.setdefault(int(channel_id), [])
+
+    async def send_message(
+        self, channel_id: int, *, params: discord.http.MultipartParameters
+    ) -> dict[str, Any]:
+        payload = params.payload
+        if payload is None:  # with files: the JSON is one part of the multipart body
+            part = next(p for p in params.multipart if p["name"] == "payload_json")
+            payload = json.loads(part["value"])
+        channel = self.state.get_channel(int(channel_id))
+        assert channel is not None, f"unknown channel {channel_id}"
+        attachments = []
+        for file in params.files or []:
+            path = Path(f"dpytest_{GuildHttp.fileno}.dat")
+            GuildHttp.fileno += 1
+            file.fp.seek(0)
+            path.write_bytes(file.fp.read())
+            attachments.append(dpytest.backend.make_attachment(path, file.filename))
+        self.calls.append(
+            Sent("send", int(channel_id), payload, [f.filename or "" for f in params.files or []])
+        )
+        data = dpytest.factories.make_message_dict(
+            channel,
+            self.state.user,
+            content=payload.get("content") or "",
+            embeds=[discord.Embed.from_dict(e) for e in payload.get("embeds") or []],
+            attachments=attachments,
+            guild_id=channel.guild.id,
+        )
+        data["components"] = payload.get("components") or []
+        if payload.get("message_reference"):
+            data["type"] = discord.MessageType.reply.value
+            data["message_reference"] = payload["message_reference"]
+        self.state.parse_message_create(data)
+        self._stored(channel_id).append(data)
+        message = self.state._get_message(data["id"])
+        await dpytest.callbacks.dispatch_event("send_message", message)
+        return data
+
+    async def edit_message(
+        self, channel_id: int, message_id: int, *, params: discord.http.MultipartParameters
+    ) -> dict[str, Any]:
+        payload = dict(params.payload or {})
+        self.calls.append(Sent("edit", int(channel_id), {"id": message_id, **payload}))
+        stored = self._stored(channel_id)
+        index = next(i for i, m in enumerate(stored) if m["id"] == int(message_id))
+        payload.pop("allowed_mentions", None)
+        stored[index] = {
+            **stored[index],
+            **payload,
+            "edited_timestamp": discord.utils.utcnow().isoformat(),
+        }
+        return stored[index]
+
+    async def start_thread_with_message(
+        self,
+        channel_id: int,
+        message_id: int,
+        *,
+        name: str,
+        auto_archive_duration: int,
+        rate_limit_per_user: int | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        channel = self.state.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        self.calls.append(Sent("thread", channel.id, {"message_id": message_id, "name": name}))
+        data = thread_payload(channel, message_id, self.state.self_id or 0, name)
+        data["thread_metadata"]["auto_archive_duration"] = auto_archive_duration
+        self.state.parse_thread_create({**data, "newly_created": True})  # type: ignore[typeddict-item]
+        return data
+
+
+@dataclass
+class Guild:
+    """One guild "Acme" with #vigil-alerts, #vigil and #random, users ana (role oncall) and bob,
+    and the bot, whose client has the front's own intents."""
+
+    client: discord.Client
+    front: DiscordFront
+    recorder: Recorder
+    app: VigilApp
+    config: dpytest.RunnerConfig
+    http: GuildHttp
+    users: dict[str, discord.User] = field(default_factory=dict)
+    roles: dict[str, list[discord.Role]] = field(default_factory=dict)
+
+    @property
+    def me(self) -> discord.ClientUser:
+        assert self.client.user is not None
+        return self.client.user
+
+    @property
+    def guild(self) -> discord.Guild:
+        return self.config.guilds[0]
+
+    def channel(self, name: str) -> discord.TextChannel:
+        found = discord.utils.get(self.guild.text_channels, name=name)
+        assert found is not None, name
+        return found
+
+    def member_payload(self, name: str) -> dict[str, Any]:
+        """The partial member Discord puts in a guild message or interaction."""
+        roles = [r.id for r in self.roles.get(name, [])]
+        return dpytest.factories.make_member_dict(self.guild, self.users[name], roles)
+
+    def member(self, name: str) -> discord.Member:
+        state = dpytest.backend.get_state()
+        return discord.Member(data=self.member_payload(name), guild=self.guild, state=state)  # type: ignore[arg-type]
+
+    def user_thread(self, channel: str, owner: str) -> discord.Thread:
+        """A thread a user started (THREAD_CREATE as the gateway sends it)."""
+        thread_id = dpytest.factories.make_id()
+        data = thread_payload(self.channel(channel), thread_id, self.users[owner].id, "chat")
+        dpytest.backend.get_state().parse_thread_create({**data, "newly_created": True})  # type: ignore[typeddict-item]
+        thread = self.guild.get_thread(thread_id)
+        assert thread is not None
+        return thread
+
+    async def say(
+        self,
+        text: str,
+        channel: str | discord.abc.Messageable = "vigil",
+        user: str = "ana",
+        *,
+        replying_to: discord.Message | None = None,
+        wait: bool = True,
+    ) -> discord.Message:
+        """A user's message as the gateway delivers it (author, partial member with roles,
+        mentions, and for a reply the message it replies to); the bot's events run."""
+        where = self.channel(channel) if isinstance(channel, str) else channel
+        mentioned = [u for u in (self.me, *self.users.values()) if f"<@{u.id}>" in text]
+        data = dpytest.factories.make_message_dict(
+            where, self.users[user], content=text, mentions=mentioned
+        )
+        data["guild_id"] = self.guild.id  # (dpytest leaves it out in threads)
+        data["member"] = self.member_payload(user)
+        del data["member"]["user"]  # a message's member has no user: it is the author
+        if replying_to is not None:
+            data["type"] = discord.MessageType.reply.value
+            data["message_reference"] = {
+                "message_id": replying_to.id,
+                "channel_id": replying_to.channel.id,
+                "guild_id": self.guild.id,
+            }
+            data["referenced_message"] = dpytest.factories.dict_from_message(replying_to)
+        state = dpytest.backend.get_state()
+        state.parse_message_create(data)
+        if wait:
+            await dpytest.run_all_events()
+        message = state._get_message(data["id"])
+        assert message is not None
+        return message
+
+
+def sent() -> list[discord.Message]:
+    """Every message the bot sent since the last call."""
+    out = []
+    while not dpytest.sent_queue.empty():
+        out.append(dpytest.get_message())
+    return out
+
+
+@pytest.fixture
+async def guild(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Guild]:
+    monkeypatch.chdir(tmp_path)  # dpytest keeps sent attachments as ./dpytest_N.dat
+    client = discord.Client(intents=intents())
+    await client._async_setup_hook()  # what login() does first; dpytest has no login
+    dpytest.configure(
+        client,
+        guilds=["Acme"],
+        text_channels=["vigil-alerts", "vigil", "random"],
+        voice_channels=0,
+        members=0,
+    )
+    config = dpytest.get_config()
+    home = config.guilds[0]
+    state = dpytest.backend.get_state()
+    http = GuildHttp(loop=asyncio.get_running_loop())
+    http.state = state
+    client.http = state.http = http
+    # GUILD_CREATE carries the bot's own member, which discord.py keeps whatever the intents;
+    # dpytest adds it as GUILD_MEMBER_ADD, kept only with the members intent
+    assert client.user is not None
+    home._add_member(discord.Member._from_client_user(user=client.user, guild=home, state=state))
+    users = {name: dpytest.backend.make_user(name, n + 1) for n, name in enumerate(("ana", "bob"))}
+    oncall = dpytest.backend.make_role("oncall", home)
+    app = VigilApp(settings, knowledge=False, registry=demo_registry())
+    recorder = Recorder(app)
+    front = DiscordFront(recorder, client=client, sync_commands=False)
+    client.dispatch("ready")
+    await dpytest.run_all_events()
+    yield Guild(client, front, recorder, app, config, http, users, {"ana": [oncall]})
+    await dpytest.empty_queue()
+
+
+async def alert_reply(app: VigilApp) -> Reply:
+    """The message the alerts job posts for one memory leak on payments-2 (with its chart)."""
+    from handlers import alerts
+    from tests.handlers.test_alertbook import T0, detection
+
+    app.deps.detect = lambda now: [detection(0)]
+    app.deps.clock = lambda: T0
+    ((channel, reply),) = await alerts.check(
+        ChatRequest("alerts", platform="scheduler", user="vigil"), app.deps
+    )
+    assert channel == "alerts"
+    return reply
+
+
+def buttons_of(message: discord.Message) -> list[tuple[str | None, str | None]]:
+    return [
+        (child.label, child.custom_id)
+        for row in message.components
+        if isinstance(row, discord.ActionRow)
+        for child in row.children
+        if isinstance(child, discord.Button)
+    ]
