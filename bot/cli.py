@@ -54,10 +54,15 @@ def _global(
 
 
 def _run_async(coro: object) -> int:
+    from bot.chat import ChatError
+
     try:
         return int(asyncio.run(coro))  # type: ignore[arg-type]
     except ConfigError as exc:
         typer.echo(f"vigil: config error: {exc}", err=True)
+        return 2
+    except ChatError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
         return 0
@@ -91,6 +96,7 @@ def run(
 async def _run_bot(settings: Settings, duration: float | None) -> int:
     from bot.app import VigilApp
     from bot.channels import console_sink
+    from bot.fronts import start_fronts
 
     sources = _sources(settings) if _any_source(settings) else []
     # Prometheus also answers live questions and feeds alerts (it reads metrics at ask time)
@@ -108,12 +114,24 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    try:
+        fronts = await start_fronts(bot)
+    except OSError as exc:
+        typer.echo(f"vigil: {exc.strerror or exc}", err=True)
+        return 2
     await bot.start()
+    for front in fronts.fronts:
+        # the web console's own url carries its token: log the server's
+        where = fronts.http.url if front.platform == "web" and fronts.http else None
+        log.info("chat on %s%s", front.platform, f" at {where}" if where else "")
+    if not fronts.fronts:
+        log.warning("no chat front: set SLACK_BOT_TOKEN or DISCORD_TOKEN, or VIGIL_WEB_CONSOLE=on")
     log.info("vigil is running; Ctrl-C to stop")
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
     finally:
+        await fronts.stop()
         await bot.stop()
     return 0
 

@@ -18,6 +18,7 @@ from bot.app import VigilApp
 from bot.channels import console_sink
 from bot.config import Settings
 from bot.console import repl
+from bot.fronts import Fronts, start_fronts
 from bot.knowledge import make_redactor
 from handlers.types import Reply
 from knowledge.demo import DemoWorld
@@ -77,6 +78,7 @@ async def run_demo(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    fronts = await _start_fronts(app, web)
     await app.start(wait_for_model=True)
     exporter = None
     if settings.ai.demo.exporter_port is not None:
@@ -84,8 +86,10 @@ async def run_demo(
 
         exporter = serve(world, settings.ai.demo.exporter_host, settings.ai.demo.exporter_port)
         log.info("the demo fleet is served for Prometheus to scrape at %s", exporter.url)
-    if web:
-        log.info("the web console is not part of this build; channel messages print here")
+    console = fronts.get("web")
+    if console is not None:
+        stdout.write(f"Web console: {getattr(console, 'url', '')}\n")
+        stdout.flush()
     services = len(world.services)
     hosts = len(world.hosts())
     await app.post(
@@ -110,6 +114,7 @@ async def run_demo(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await fronts.stop()
         await app.stop()
         if exporter is not None:
             exporter.stop()
@@ -121,6 +126,18 @@ async def run_demo(
     stdout.write(f"Demo stopped. {incidents} incident(s) of ground truth in {truth}.\n")
     stdout.flush()
     return 0
+
+
+async def _start_fronts(app: VigilApp, web: bool) -> Fronts:
+    """The web console (unless ``--no-web``) and any chat platform configured in ``.env``; when
+    ``VIGIL_HTTP_PORT`` is taken, the console moves to a free port rather than failing."""
+    try:
+        return await start_fronts(app, web=web)
+    except OSError as exc:
+        if not web:
+            raise
+        log.warning("%s; the web console takes a free port instead", exc.strerror or exc)
+        return await start_fronts(app, web=web, port=0)
 
 
 async def _write_truth(world: DemoWorld, path: Path, stop: asyncio.Event) -> None:

@@ -35,6 +35,7 @@ def env(config_dir: Path, data_dir: Path) -> dict[str, str]:
         "VIGIL_CONFIG_DIR": str(config_dir),
         "VIGIL_DATA_DIR": str(data_dir),
         "HF_HUB_OFFLINE": "1",
+        "VIGIL_HTTP_PORT": "0",  # the web console on any free port
     }
 
 
