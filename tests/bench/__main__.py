@@ -8,7 +8,7 @@ python -m tests.bench knowledge [--quick]   # one benchmark
 import sys
 from collections.abc import Callable
 
-from tests.bench import anomaly, datasets, demo_world, knowledge, logs, prometheus
+from tests.bench import anomaly, datasets, demo_world, knowledge, logs, prometheus, slack
 
 BENCHES: dict[str, Callable[[list[str]], None]] = {
     "demo_world": lambda argv: demo_world.main(),
@@ -17,6 +17,7 @@ BENCHES: dict[str, Callable[[list[str]], None]] = {
     "logs": logs.main,
     "anomaly": anomaly.main,
     "datasets": datasets.main,
+    "slack": slack.main,
 }
 
 
