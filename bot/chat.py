@@ -13,6 +13,7 @@ platform message carried each ``Reply.refs`` name in a ``MessageRefs``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from handlers.types import ChatRequest, Platform, Reply
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from handlers.registry import Registry
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 class ChatError(VigilError):
@@ -84,3 +86,30 @@ class MessageRefs(Generic[T]):
 
     def find(self, ref: str) -> list[T]:
         return list(self._refs.get(ref, ()))
+
+
+class Recent(Generic[K]):
+    """A bounded memory of keys (threads a front follows, event ids it has seen): the newest
+    ``keep``, oldest forgotten first."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        self._keep = keep
+        self._keys: OrderedDict[K, None] = OrderedDict()
+
+    def add(self, key: K) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._keep:
+            self._keys.popitem(last=False)
+
+    def seen(self, key: K) -> bool:
+        """Whether ``key`` was seen before; remembers it either way (deduplication)."""
+        known = key in self._keys
+        self.add(key)
+        return known
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)

@@ -8,7 +8,6 @@ one, carries the Vigil name as ``ChatRequest.channel``; any other channel its id
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import discord
@@ -113,20 +112,3 @@ def member_roles(user: discord.abc.User, guild: discord.Guild | None) -> tuple[s
         if not role.is_default():
             roles += [role.name, str(role.id)]
     return tuple(roles)
-
-
-class RecentIds:
-    """A bounded set of ids (the threads the bot follows), oldest forgotten first."""
-
-    def __init__(self, keep: int = 5000) -> None:
-        self._keep = keep
-        self._ids: OrderedDict[int, None] = OrderedDict()
-
-    def add(self, item: int) -> None:
-        self._ids[item] = None
-        self._ids.move_to_end(item)
-        while len(self._ids) > self._keep:
-            self._ids.popitem(last=False)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._ids

@@ -52,9 +52,9 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.chat import ChatError, Conversation, MessageRefs
+from bot.chat import ChatError, Conversation, MessageRefs, Recent
 from bot.discordbot import delivery
-from bot.discordbot.channels import ChannelMap, RecentIds
+from bot.discordbot.channels import ChannelMap
 from bot.discordbot.commands import build_group
 from bot.discordbot.delivery import Posted
 from bot.discordbot.views import pressed_custom_id
@@ -103,7 +103,7 @@ class DiscordFront:
         )
         self.ids = CustomIds()
         self.refs: MessageRefs[Posted] = MessageRefs()
-        self.threads = RecentIds()
+        self.threads: Recent[int] = Recent(5000)
         self.channels = ChannelMap(app.settings.channels.platform_names("discord"))
         self._pending: deque[tuple[str, Reply]] = deque(maxlen=PENDING_MAX)
         self._ready = False

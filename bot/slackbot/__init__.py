@@ -6,7 +6,6 @@ and alert buttons with Block Kit (``bot.render.slack``), and posting what jobs s
 - ``delivery``: posting rendered replies (``chat.postMessage``, ``response_url``, ephemeral
   messages, charts with files upload v2) and amending earlier messages (``chat.update``).
 - ``channels``: Vigil channel names <-> Slack channel ids.
-- ``recent``: the bounded memories (threads Vigil was mentioned in, event ids seen).
 - ``texts``: what the front itself says to users.
 
 The Slack app it expects: a ``/vigil`` slash command; interactivity on; the bot events

@@ -45,7 +45,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import ChatError, Conversation
+from bot.chat import ChatError, Conversation, Recent
 from bot.http import HttpServer
 from bot.render.slack import ACTION_PREFIX, amended, clip, escape, render
 from bot.slackbot import texts
@@ -57,7 +57,6 @@ from bot.slackbot.delivery import (
     ResponseUrlError,
     error_code,
 )
-from bot.slackbot.recent import Recent
 from handlers.types import ChatRequest, Platform, Reply
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from bot.chat import Recent
 from bot.render.slack import carried_refs, render
 from bot.slackbot.channels import SlackChannels
-from bot.slackbot.recent import Recent
 from handlers.types import Button, Buttons, Reply
 from tests.conftest import SHARED_DATA
 from tests.standins import slack_api
