@@ -5,6 +5,7 @@ A sink that fails is logged and skipped; the others still get the message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections import deque
@@ -28,12 +29,19 @@ class ChannelHub:
         self._sinks.append(sink)
 
     async def post(self, channel: str, reply: Reply) -> None:
+        """Post to every sink at once: a slow one (Slack waiting out a 429) holds up no other."""
         self.history.append((channel, reply))
-        for sink in self._sinks:
-            try:
-                await sink(channel, reply)
-            except Exception:
-                log.exception("posting to #%s through %r failed", channel, sink)
+        results = await asyncio.gather(
+            *(sink(channel, reply) for sink in self._sinks), return_exceptions=True
+        )
+        for sink, result in zip(self._sinks, results, strict=True):
+            if isinstance(result, Exception):
+                log.error(
+                    "posting to #%s through %r failed",
+                    channel,
+                    sink,
+                    exc_info=(type(result), result, result.__traceback__),
+                )
 
 
 def console_sink(stream: TextIO | None = None) -> Sink:

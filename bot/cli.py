@@ -119,7 +119,11 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     except OSError as exc:
         typer.echo(f"vigil: {exc.strerror or exc}", err=True)
         return 2
-    await bot.start()
+    try:
+        await bot.start()
+    except BaseException:
+        await fronts.stop()
+        raise
     for front in fronts.fronts:
         # the web console's own url carries its token: log the server's
         where = fronts.http.url if front.platform == "web" and fronts.http else None

@@ -73,6 +73,8 @@ class EnvSettings(StrictModel):
     SLACK_APP_TOKEN: SecretStr | None = None
     SLACK_API_URL: str | None = None
     DISCORD_TOKEN: SecretStr | None = None
+    DISCORD_GUILD_IDS: tuple[int, ...] = ()
+    """The Discord servers (guild ids, comma-separated) Vigil serves; others are ignored."""
     VIGIL_DATA_DIR: Path = Path("var")
     VIGIL_HTTP_PORT: int = Field(default=8080, ge=0, le=65535)
     """Slack events (HTTP mode), the web console and ``/healthz``; 0 picks a free port."""
@@ -109,6 +111,16 @@ class EnvSettings(StrictModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("DISCORD_GUILD_IDS", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("expected comma-separated guild ids such as 81384788765712384")
+            return tuple(int(p) for p in parts)
+        return value
+
     @field_validator("VIGIL_WEB_CONSOLE", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -127,7 +139,10 @@ class EnvSettings(StrictModel):
         host = str(info.data.get("VIGIL_HTTP_HOST") or "127.0.0.1")
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("expected at least 16 characters (openssl rand -hex 16)")
-        if value is None and not is_loopback(host) and info.data.get("VIGIL_WEB_CONSOLE") != "off":
+        console = info.data.get("VIGIL_WEB_CONSOLE", "auto")
+        platform = info.data.get("SLACK_BOT_TOKEN") or info.data.get("DISCORD_TOKEN")
+        served = console == "on" or (console == "auto" and not platform)
+        if value is None and not is_loopback(host) and served:
             raise ValueError(
                 f"required when VIGIL_HTTP_HOST ({host}) is not a loopback address: the web "
                 "console asks for it (or set VIGIL_WEB_CONSOLE=off)"
@@ -283,6 +298,22 @@ class ChannelsConfig(StrictModel):
     routes: dict[Route, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     alert_routes: tuple[AlertRoute, ...] = ()
     access: AccessPolicy = AccessPolicy()
+    """Who may change state. Without an ``access`` key: on Slack and Discord, whoever is in a
+    channel that gets alerts or notices (the ``alerts`` and ``notices`` routes and every
+    ``alert_routes`` channel: they see the alert buttons); anyone on the web console."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _access_follows_alerts(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "access" in data:
+            return data
+        routes = {**DEFAULT_ROUTES, **(data.get("routes") or {})}
+        where = {str(routes["alerts"]), str(routes["notices"])}
+        for rule in data.get("alert_routes") or []:
+            if isinstance(rule, dict) and rule.get("channel"):
+                where.add(str(rule["channel"]))
+        rule = {"channels": sorted(where)}
+        return {**data, "access": {"slack": rule, "discord": rule}}
 
     @field_validator("alert_routes")
     @classmethod
@@ -303,6 +334,25 @@ class ChannelsConfig(StrictModel):
         for route, channel in self.routes.items():
             if channel not in self.channels:
                 raise ValueError(f"routes.{route} names channel {channel!r}, which is not defined")
+        return self
+
+    @model_validator(mode="after")
+    def _access_by_vigil_names(self) -> ChannelsConfig:
+        """``access.slack.channels: ["#vigil-alerts"]`` (a platform name, an easy mistake) means
+        the Vigil channel that has that name there."""
+        rules = {}
+        for platform in ("slack", "discord"):
+            rule = getattr(self.access, platform)
+            names = {
+                (getattr(c, platform) or "").lstrip("#").lower(): n
+                for n, c in self.channels.items()
+                if getattr(c, platform)
+            }
+            fixed = tuple(names.get(c.lower(), c) for c in rule.channels)
+            if fixed != rule.channels:
+                rules[platform] = rule.model_copy(update={"channels": fixed})
+        if rules:
+            object.__setattr__(self, "access", self.access.model_copy(update=rules))
         return self
 
     def route(self, what: Route) -> str:

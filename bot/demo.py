@@ -79,17 +79,21 @@ async def run_demo(
             loop.add_signal_handler(sig, stop.set)
 
     fronts = await _start_fronts(app, web)
-    await app.start(wait_for_model=True)
+    console = fronts.get("web")
+    if console is not None:  # serving already, while the first model trains
+        stdout.write(f"Web console: {getattr(console, 'url', '')}\n")
+        stdout.flush()
+    try:
+        await app.start(wait_for_model=True)
+    except BaseException:
+        await fronts.stop()
+        raise
     exporter = None
     if settings.ai.demo.exporter_port is not None:
         from knowledge.sources.exporter import serve
 
         exporter = serve(world, settings.ai.demo.exporter_host, settings.ai.demo.exporter_port)
         log.info("the demo fleet is served for Prometheus to scrape at %s", exporter.url)
-    console = fronts.get("web")
-    if console is not None:
-        stdout.write(f"Web console: {getattr(console, 'url', '')}\n")
-        stdout.flush()
     services = len(world.services)
     hosts = len(world.hosts())
     await app.post(
@@ -129,15 +133,16 @@ async def run_demo(
 
 
 async def _start_fronts(app: VigilApp, web: bool) -> Fronts:
-    """The web console (unless ``--no-web``) and any chat platform configured in ``.env``; when
-    ``VIGIL_HTTP_PORT`` is taken, the console moves to a free port rather than failing."""
+    """The web console (unless ``--no-web``), never Slack or Discord: the demo's incidents are
+    made up and must not reach a real workspace. When ``VIGIL_HTTP_PORT`` is taken, the console
+    moves to a free port rather than failing."""
     try:
-        return await start_fronts(app, web=web)
+        return await start_fronts(app, web=web, platforms=False)
     except OSError as exc:
         if not web:
             raise
         log.warning("%s; the web console takes a free port instead", exc.strerror or exc)
-        return await start_fronts(app, web=web, port=0)
+        return await start_fronts(app, web=web, port=0, platforms=False)
 
 
 async def _write_truth(world: DemoWorld, path: Path, stop: asyncio.Event) -> None:

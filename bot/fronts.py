@@ -37,17 +37,22 @@ class Fronts:
 
 
 async def start_fronts(
-    app: Conversation, web: bool | None = None, port: int | None = None
+    app: Conversation,
+    web: bool | None = None,
+    port: int | None = None,
+    platforms: bool = True,
 ) -> Fronts:
     """Build, wire and start the fronts; ``web`` overrides ``VIGIL_WEB_CONSOLE`` and ``port``
-    ``VIGIL_HTTP_PORT``. Raises ``ChatError`` (one line) when a platform refuses, ``OSError``
-    when the port is taken; what had started is stopped first."""
+    ``VIGIL_HTTP_PORT``; ``platforms=False`` leaves Slack and Discord out (the demo must not
+    post its made-up incidents to a real workspace). Raises ``ChatError`` (one line) when a
+    platform refuses, ``OSError`` when the port is taken; what had started is stopped first.
+    The HTTP server runs whenever a front does (``/healthz``)."""
     env = app.settings.env
     web = env.web_console_on() if web is None else web
-    slack = env.SLACK_BOT_TOKEN is not None
-    slack_http = slack and env.SLACK_APP_TOKEN is None
+    slack = platforms and env.SLACK_BOT_TOKEN is not None
+    discord = platforms and env.DISCORD_TOKEN is not None
     running = Fronts()
-    if web or slack_http:
+    if web or slack or discord:
         running.http = HttpServer(
             env.VIGIL_HTTP_HOST, env.VIGIL_HTTP_PORT if port is None else port
         )
@@ -56,7 +61,7 @@ async def start_fronts(
         from bot.slackbot.front import SlackFront
 
         running.fronts.append(SlackFront(app, running.http))
-    if env.DISCORD_TOKEN is not None:
+    if discord:
         from bot.discordbot.front import DiscordFront
 
         running.fronts.append(DiscordFront(app))

@@ -31,6 +31,8 @@ class HttpServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
         return f"http://{host}:{self.port or self.requested_port}"
 
     async def start(self) -> None:

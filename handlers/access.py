@@ -79,6 +79,17 @@ class AccessPolicy(StrictModel):
     discord: AccessRule = AccessRule(channels=("alerts", "ops"))
     web: AccessRule = AccessRule(users=("*",))
 
+    @field_validator("web")
+    @classmethod
+    def _web_has_no_identities(cls, rule: AccessRule) -> AccessRule:
+        named = [u for u in rule.users if u != "*"] + list(rule.roles)
+        if named:
+            raise ValueError(
+                "the web console has no sign-in (a page names itself), so it cannot tell users "
+                "or roles apart: use users: ['*'], channels, or nothing (nobody)"
+            )
+        return rule
+
     def allows(self, req: ChatRequest) -> bool:
         if req.platform in LOCAL_PLATFORMS:
             return True

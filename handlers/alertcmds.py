@@ -73,12 +73,17 @@ async def ack(req: ChatRequest, deps: Deps) -> Reply:
     words = req.args.split()
     if len(words) != 1:
         return _error(ACK_USAGE)
+    before = deps.alerts.get(words[0])
+    acked_before = before is not None and before.acked_by is not None
+    now = deps.now()
     try:
-        alert = deps.alerts.ack(words[0], req.user, deps.now())
+        alert = deps.alerts.ack(words[0], req.user, now)
     except UnknownAlert as exc:
         return _error(str(exc))
     by = alert.acked_by or req.user
-    when = alert.acked_at or deps.now()
+    when = alert.acked_at or now
+    if acked_before:  # nothing new: no second status line on the alert's messages
+        return Reply(f"{alert.id} was already acknowledged by {by} at {when:%H:%M} UTC.")
     return Reply(
         f"{alert.id} ({alert.label}) is acknowledged by {by}: "
         "it stays firing, and escalations are no longer posted.",
@@ -134,9 +139,11 @@ async def mute(req: ChatRequest, deps: Deps) -> Reply:
     muted = deps.alerts.mute(selector, now + duration, req.user, now)
     matching = [a.id for a in deps.alerts.active() if selector.matches(a.key)]
     firing = f"; firing now: {', '.join(matching)}" if matching else ""
+    status = f"{selector} muted by {req.user} until {muted.until:%H:%M} UTC"
     return Reply(
         f"Muted {selector} for {format_duration(duration)}, until {muted.until:%H:%M} UTC: "
-        f"matching alerts are tracked but not posted{firing}."
+        f"matching alerts are tracked but not posted{firing}.",
+        amends=tuple(Amend(status, ref=alert_ref(i)) for i in matching),
     )
 
 

@@ -36,6 +36,13 @@ class ChatLimits(StrictModel):
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
 
+    @field_validator("per")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("expected a duration of 1s or more, such as 1m")
+        return value
+
 
 class RateLimiter:
     """Token buckets per (platform, user); thread-safe. ``check`` returns 0 when the request
@@ -46,6 +53,7 @@ class RateLimiter:
         self._clock = clock
         self._rate = limits.requests / max(limits.per.total_seconds(), 1e-9)
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._told: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     def check(self, req: ChatRequest) -> float:
@@ -58,10 +66,22 @@ class RateLimiter:
             tokens = min(float(self.limits.burst), tokens + (now - last) * self._rate)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
+                self._told.discard(key)
                 self._forget_idle(now)
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._rate
+
+    def first_refusal(self, req: ChatRequest) -> bool:
+        """Whether this is the first refusal since the user's last accepted request: a user
+        who keeps asking is told once, then ignored until the bucket refills (a platform
+        where refusals are public must not echo every message)."""
+        key = (req.platform, req.user)
+        with self._lock:
+            if key in self._told:
+                return False
+            self._told.add(key)
+            return True
 
     def _forget_idle(self, now: float) -> None:
         """Drop buckets that have refilled completely (bounded memory with many users)."""
@@ -71,3 +91,4 @@ class RateLimiter:
         for key, (_, last) in list(self._buckets.items()):
             if now - last > full:
                 del self._buckets[key]
+                self._told.discard(key)

@@ -26,15 +26,20 @@ _QUESTION = re.compile(
 _READABLE = re.compile(r"[^\W_]{2,}")  # two letters or digits in a row: not garbled
 
 
-def parse(text: str, registry: Registry) -> tuple[str, str]:
-    """Split ``text`` into ``(command, args)``. A question without a command becomes ``ask``;
-    an empty text gives ``("", "")``; an unknown word gives ``(word, rest)``."""
+def strip_mentions(text: str) -> str:
+    """``text`` without the leading mentions (``<@U123>``, ``@vigil``, ``/vigil``)."""
     text = text.replace("\u00a0", " ").strip()
     while True:
         stripped = _MENTION.sub("", text, count=1)
         if stripped == text:
-            break
+            return text
         text = stripped.strip()
+
+
+def parse(text: str, registry: Registry) -> tuple[str, str]:
+    """Split ``text`` into ``(command, args)``. A question without a command becomes ``ask``;
+    an empty text gives ``("", "")``; an unknown word gives ``(word, rest)``."""
+    text = strip_mentions(text)
     if not text:
         return "", ""
     word, _, rest = text.partition(" ")
@@ -84,10 +89,12 @@ class Router:
         name, args = parse(req.text, self.registry)
         if not name:
             return Reply(messages.EMPTY_INPUT, ephemeral=True)
-        if garbled(f"{name} {args}"):
+        if garbled(strip_mentions(req.text)):
             return Reply(messages.GARBLED_INPUT, ephemeral=True)
         wait = self.limiter.check(req)
         if wait > 0:
+            if not self.limiter.first_refusal(req):
+                return Reply("", ephemeral=True)  # told already: fronts post nothing
             return Reply(
                 messages.RATE_LIMITED.format(seconds=max(1, round(wait))),
                 ephemeral=True,

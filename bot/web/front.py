@@ -120,6 +120,14 @@ class WebConsole:
         return f"{base}?token={self._token}" if self._token else base
 
     async def start(self) -> None:
+        from bot.config import is_loopback
+
+        if self._token is None and not is_loopback(self.http.host):
+            # however the console was switched on (the demo forces it): never open on a network
+            raise ChatError(
+                f"the web console on {self.http.host} needs VIGIL_WEB_TOKEN (or bind "
+                "VIGIL_HTTP_HOST=127.0.0.1, or VIGIL_WEB_CONSOLE=off)"
+            )
         files = resources.files("bot.web") / "static"
         try:
             self._static = {name: (files / name).read_bytes() for name in STATIC}
@@ -241,6 +249,8 @@ class WebConsole:
         return web.json_response({"channel": channel, "messages": [m.to_json() for m in messages]})
 
     async def _ask(self, request: web.Request) -> web.StreamResponse:
+        if self._closing:
+            return _error(503, "The console is stopping.")
         channel = self._known_channel(request)
         body = await json_body(request)
         text = body.get("text")
@@ -264,6 +274,8 @@ class WebConsole:
             thread_id=str(parent) if parent is not None else None,
         )
         reply = await self._dispatch(chat)
+        if not reply.text and not reply.parts:  # nothing to say (a limit already explained)
+            return web.json_response({"message": shown.to_json() if shown else None, "reply": None})
         answer = self.store.add_reply(channel, reply, parent, private=reply.ephemeral)
         self._apply(reply.amends, pressed=None)
         return web.json_response(
@@ -271,6 +283,8 @@ class WebConsole:
         )
 
     async def _action(self, request: web.Request) -> web.StreamResponse:
+        if self._closing:
+            return _error(503, "The console is stopping.")
         body = await json_body(request)
         message = self.store.get(message_id(body.get("message_id"), "message_id"))
         if message is None:

@@ -155,18 +155,42 @@ def test_access_and_chat_limits_load_with_one_line_errors(config_dir: Path, tmp_
     assert settings.channels.access.web.users == ("*",)
     assert settings.ai.chat.requests == 20 and settings.ai.chat.per.total_seconds() == 60
 
-    _edit(config_dir, "channels.yml", lambda d: d["access"]["slack"].update(user=["U1"]))
+    _edit(config_dir, "channels.yml", lambda d: d.update(access={"slack": {"user": ["U1"]}}))
     with pytest.raises(ConfigError) as err:
         _load(config_dir, tmp_path)
     assert "access.slack.user" in str(err.value) and "did you mean 'users'" in str(err.value)
 
-    _edit(config_dir, "channels.yml", lambda d: d["access"].update(slack={"users": "#U1"}))
-    assert _load(config_dir, tmp_path).channels.access.slack.users == ("U1",)
+    # a Slack channel name given for a Vigil one means that Vigil channel; ids stay ids
+    slack = {"users": "U1", "channels": ["#vigil-alerts", "C0123"]}
+    _edit(config_dir, "channels.yml", lambda d: d.update(access={"slack": slack}))
+    rule = _load(config_dir, tmp_path).channels.access.slack
+    assert rule.users == ("U1",) and rule.channels == ("alerts", "C0123")
 
-    _edit(config_dir, "ai-config.yml", lambda d: d["chat"].update(per="often"))
+    _edit(config_dir, "channels.yml", lambda d: d.update(access={"web": {"users": ["alice"]}}))
     with pytest.raises(ConfigError) as err:
         _load(config_dir, tmp_path)
-    assert "chat.per" in str(err.value)
+    assert "access.web" in str(err.value) and "no sign-in" in str(err.value)
+
+    for bad in ("often", "0s"):
+        _edit(config_dir, "ai-config.yml", lambda d, bad=bad: d["chat"].update(per=bad))
+        with pytest.raises(ConfigError) as err:
+            _load(config_dir, tmp_path)
+        assert "chat.per" in str(err.value)
+
+
+def test_without_access_the_channels_that_get_alerts_may_act(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    def route(data: dict) -> None:
+        data["channels"]["payments-oncall"] = {"slack": "#payments-oncall"}
+        data["channels"]["incidents"] = {}
+        data["routes"]["alerts"] = "incidents"
+        data["alert_routes"] = [{"service": "payments*", "channel": "payments-oncall"}]
+
+    _edit(config_dir, "channels.yml", route)
+    access = _load(config_dir, tmp_path).channels.access
+    assert access.slack.channels == ("incidents", "ops", "payments-oncall")
+    assert access.discord.channels == access.slack.channels
 
 
 def test_the_web_console_needs_a_token_off_loopback(config_dir: Path, tmp_path: Path) -> None:
@@ -183,6 +207,32 @@ def test_the_web_console_needs_a_token_off_loopback(config_dir: Path, tmp_path: 
     assert bound.env.web_console_on()
     off = _load(config_dir, tmp_path, VIGIL_HTTP_HOST="0.0.0.0", VIGIL_WEB_CONSOLE="OFF")
     assert not off.env.web_console_on()
+    # Slack in HTTP mode behind a load balancer: the console is off (auto), no token needed
+    slack = _load(
+        config_dir,
+        tmp_path,
+        VIGIL_HTTP_HOST="0.0.0.0",
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+    )
+    assert not slack.env.web_console_on() and slack.env.VIGIL_WEB_TOKEN is None
+    with pytest.raises(ConfigError):
+        _load(
+            config_dir,
+            tmp_path,
+            VIGIL_HTTP_HOST="0.0.0.0",
+            SLACK_BOT_TOKEN="x",
+            VIGIL_WEB_CONSOLE="on",
+        )
+
+
+def test_discord_guild_ids_are_a_comma_separated_list(config_dir: Path, tmp_path: Path) -> None:
+    ids = _load(config_dir, tmp_path, DISCORD_GUILD_IDS="81384788765712384, 42")
+    assert ids.env.DISCORD_GUILD_IDS == (81384788765712384, 42)
+    assert _load(config_dir, tmp_path).env.DISCORD_GUILD_IDS == ()
+    with pytest.raises(ConfigError) as err:
+        _load(config_dir, tmp_path, DISCORD_GUILD_IDS="acme")
+    assert str(err.value).startswith("environment: DISCORD_GUILD_IDS: expected comma-separated")
 
 
 def test_the_web_console_is_on_by_default_only_without_a_chat_platform(

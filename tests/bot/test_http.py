@@ -3,13 +3,19 @@ port."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import httpx
 import pytest
 
 from bot.app import VigilApp
+from bot.channels import ChannelHub
+from bot.chat import ChatError
 from bot.config import Settings
 from bot.fronts import start_fronts
 from bot.http import HttpServer
+from handlers.types import Reply
 
 
 async def test_healthz_reports_components_and_degrades_when_one_is_not_ok() -> None:
@@ -61,3 +67,55 @@ async def test_without_chat_platforms_or_console_nothing_listens(settings: Setti
     fronts = await start_fronts(app, web=False)
     assert fronts.http is None and fronts.fronts == []
     await fronts.stop()
+
+
+async def test_the_web_console_never_opens_on_a_network_without_its_token(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # the console is off by config, but the demo forces it on: it must still refuse
+    settings = make_settings(
+        VIGIL_HTTP_HOST="0.0.0.0", VIGIL_WEB_CONSOLE="off", VIGIL_HTTP_PORT="0"
+    )
+    app = VigilApp(settings, knowledge=False)
+    with pytest.raises(ChatError) as err:
+        await start_fronts(app, web=True)
+    assert "needs VIGIL_WEB_TOKEN" in str(err.value)
+
+
+async def test_the_demo_leaves_slack_and_discord_out(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(
+        SLACK_BOT_TOKEN="xoxb-real-workspace", DISCORD_TOKEN="real", VIGIL_HTTP_PORT="0"
+    )
+    app = VigilApp(settings, knowledge=False)
+    fronts = await start_fronts(app, web=True, platforms=False)  # what the demo asks
+    try:
+        assert [f.platform for f in fronts.fronts] == ["web"]
+    finally:
+        await fronts.stop()
+
+
+def test_an_ipv6_address_is_bracketed_in_urls() -> None:
+    assert HttpServer("::1", 8080).url == "http://[::1]:8080"
+    assert HttpServer("0.0.0.0", 8080).url == "http://127.0.0.1:8080"
+
+
+async def test_a_slow_sink_holds_up_no_other() -> None:
+    hub = ChannelHub()
+    seen: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(channel: str, reply: Reply) -> None:
+        await release.wait()  # Slack waiting out a 429
+
+    async def fast(channel: str, reply: Reply) -> None:
+        seen.append(reply.text)
+
+    hub.add_sink(slow)
+    hub.add_sink(fast)
+    posting = asyncio.create_task(hub.post("alerts", Reply("a-1 fired")))
+    await asyncio.sleep(0.05)
+    assert seen == ["a-1 fired"] and not posting.done()
+    release.set()
+    await posting

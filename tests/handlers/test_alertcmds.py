@@ -129,3 +129,15 @@ async def test_a_resolved_alert_that_is_still_seen_fires_again_as_flapping() -> 
     assert "again" in again.text and again.refs == ("alert:a-1",)
     alert = deps.alerts.get("a-1")
     assert alert is not None and alert.flaps == 1 and alert.resolved_by is None
+
+
+async def test_a_second_ack_adds_no_status_line_and_mute_amends_the_alerts_it_silences() -> None:
+    deps = _deps()
+    first = await say("ack a-1", deps)
+    assert len(first.amends) == 1
+    again = await say("ack a-1", deps, user="bob")
+    assert again.text.startswith("a-1 was already acknowledged by ana at") and not again.amends
+    muted = await say("mute payments 1h", deps, user="bob")
+    (amend,) = muted.amends
+    assert amend.ref == "alert:a-1" and amend.status.startswith("payments muted by bob until")
+    assert not amend.close

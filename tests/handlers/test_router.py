@@ -207,6 +207,7 @@ async def test_each_user_is_rate_limited_on_their_own(registry: Registry) -> Non
     assert [r.text for r in replies[:3]] == ["done"] * 3
     refused = replies[3]
     assert refused.ephemeral and refused.error and "wait 10s" in refused.text
+    assert replies[4] == Reply("", ephemeral=True)  # told once, then nothing to post
     assert len(calls) == 3  # a refused request runs nothing
     bob = ChatRequest("look", user="bob", platform="slack")
     assert (await router.dispatch(bob, Deps())).text == "done"

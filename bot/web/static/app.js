@@ -558,9 +558,17 @@
       localStorage.setItem(NAME_KEY, value);
     });
     window.addEventListener("hashchange", () => {
-      const wanted = decodeURIComponent(location.hash.slice(1));
+      const wanted = hashChannel();
       if (wanted && wanted !== state.current && state.channels.some((c) => c.name === wanted)) select(wanted);
     });
+  }
+
+  function hashChannel() {
+    try {
+      return decodeURIComponent(location.hash.slice(1));
+    } catch (err) {
+      return ""; // a malformed address (#%) selects the default channel
+    }
   }
 
   async function main() {
@@ -574,7 +582,7 @@
       return;
     }
     connect();
-    const wanted = decodeURIComponent(location.hash.slice(1));
+    const wanted = hashChannel();
     const names = state.channels.map((c) => c.name);
     const first = names.includes(wanted) ? wanted : names.includes("general") ? "general" : names[0];
     if (first) await select(first);
