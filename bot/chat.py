@@ -68,6 +68,12 @@ class ChatFront(Protocol):
         ...
 
 
+def silent(reply: Reply) -> bool:
+    """Nothing to post: no text, parts, thread or amends (the router's answer to a user it has
+    already told to slow down)."""
+    return not (reply.text or reply.parts or reply.thread or reply.amends)
+
+
 class MessageRefs(Generic[T]):
     """Which platform message carried each ref (``"alert:a-3"`` -> a channel id and ts),
     bounded: the oldest refs are forgotten first. In memory: after a restart, amends of older

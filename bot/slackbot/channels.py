@@ -82,9 +82,13 @@ class SlackChannels:
         return self.ids.get(vigil)
 
     def vigil_name(self, channel_id: str, channel_name: str | None = None) -> str:
-        """The Vigil channel a Slack channel is, else the Slack id itself."""
+        """The Vigil channel a Slack channel is, else the Slack id itself. By id; by
+        ``channel_name`` (a slash command's) only for a configured name that did not resolve
+        to an id: once it did, another channel under that name (the old one renamed, a new one
+        made with its name) is not that Vigil channel."""
         if channel_id in self._vigil_by_id:
             return self._vigil_by_id[channel_id]
-        if channel_name and channel_name.lower() in self._vigil_by_name:
-            return self._vigil_by_name[channel_name.lower()]
+        vigil = self._vigil_by_name.get(channel_name.lower()) if channel_name else None
+        if vigil is not None and vigil not in self.ids:
+            return vigil
         return channel_id

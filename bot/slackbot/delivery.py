@@ -7,7 +7,9 @@
   no charts, no message ids to remember).
 - ``ephemeral``: ``chat.postEphemeral`` (only the user sees it).
 - ``amend``: ``chat.update`` of remembered messages (or the one whose button was pressed): the
-  status appended as a context line, the buttons removed when the amend closes it.
+  status appended as a context line, the buttons removed when the amend closes it. Edits of one
+  message run one at a time (a lock per message, dropped when unused), each from the blocks the
+  previous one left: an ack and a resolve at once keep both status lines.
 
 Web API failures other than the first message's are logged and skipped: a chart, a thread
 reply or an edit that fails does not take the answer down. Logs name the method and Slack's
@@ -16,9 +18,12 @@ error code, never a token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +54,12 @@ class Posted:
     """The last message of its reply (a long reply is split): amend statuses go there."""
 
 
+@dataclass
+class _Editing:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class ResponseUrlError(Exception):
     """A ``response_url`` post was refused (expired, used up)."""
 
@@ -66,6 +77,8 @@ class Delivery:
         self.refs: MessageRefs[Posted] = MessageRefs(keep)
         self._keep = keep
         self._by_ts: OrderedDict[tuple[str, str], Posted] = OrderedDict()
+        self._editing: dict[tuple[str, str], _Editing] = {}
+        """A lock per message being edited; dropped when no edit holds or awaits it."""
         self._retry_handlers = retry_handlers
         self.session: ClientSession | None = None
         """Shared by every ``response_url`` post (set while the front runs)."""
@@ -177,8 +190,10 @@ class Delivery:
     # ------------------------------------------------------------------ amending
 
     def remember(self, channel: str, ts: str, text: str, blocks: list[Block]) -> Posted:
-        posted = Posted(channel, ts, text, blocks)
-        self._by_ts[(channel, ts)] = posted
+        return self._keep_posted(Posted(channel, ts, text, blocks))
+
+    def _keep_posted(self, posted: Posted) -> Posted:
+        self._by_ts[(posted.channel, posted.ts)] = posted
         while len(self._by_ts) > self._keep:
             self._by_ts.popitem(last=False)
         return posted
@@ -209,17 +224,39 @@ class Delivery:
             for target in targets:
                 status = change.status if target.last else ""
                 if status or change.close:
-                    await self.update(target, amended(target.blocks, status, change.close))
+                    await self.update(target, status, change.close)
 
-    async def update(self, target: Posted, blocks: list[Block]) -> None:
+    async def update(self, target: Posted, status: str, close: bool) -> None:
+        """``chat.update`` of ``target``: ``status`` appended, the buttons removed when
+        ``close``; edits of one message one at a time, each from the blocks the previous one
+        left (a pressed message not remembered yet is remembered, so that the next press
+        starts from this edit)."""
+        key = (target.channel, target.ts)
+        async with self._edit_lock(key):
+            current = self._by_ts.get(key) or self._keep_posted(target)
+            blocks = amended(current.blocks, status, close)
+            try:
+                await self.client.chat_update(
+                    channel=current.channel, ts=current.ts, text=current.text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                log_failure("chat.update", exc, current.channel)
+                return
+            current.blocks = target.blocks = blocks
+
+    @asynccontextmanager
+    async def _edit_lock(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        editing = self._editing.get(key)
+        if editing is None:
+            editing = self._editing[key] = _Editing()
+        editing.users += 1
         try:
-            await self.client.chat_update(
-                channel=target.channel, ts=target.ts, text=target.text, blocks=blocks
-            )
-        except SlackApiError as exc:
-            log_failure("chat.update", exc, target.channel)
-            return
-        target.blocks = blocks
+            async with editing.lock:
+                yield
+        finally:
+            editing.users -= 1
+            if editing.users == 0:
+                del self._editing[key]
 
 
 def error_code(exc: SlackApiError) -> str:

@@ -12,8 +12,9 @@ What it answers:
   answered through the ``response_url``; by ``chat.postMessage`` when the reply has charts,
   thread replies or refs to remember, or more messages than a ``response_url`` takes.
 - ``@vigil ...`` (``app_mention``): answered in the thread of the mention; later messages in that
-  thread are answered too, without a mention; so are direct messages to the app. Slack's
-  retries are dropped by ``event_id``.
+  thread are answered too, without a mention, when they are for Vigil (a command or a question,
+  ``incoming.for_vigil``; chatter is ignored quietly); direct messages to the app always are.
+  Slack's retries are dropped by ``event_id``. Text is taken as typed (``incoming.plain``).
 - Buttons (``action_id`` ``vigil:N``, value = the command): the command is dispatched as the
   person who pressed, in the message's channel and thread; the reply goes to that thread and
   its amends edit the pressed message (``chat.update``).
@@ -45,7 +46,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import ChatError, Conversation, Recent
+from bot.chat import ChatError, Conversation, Recent, silent
 from bot.http import HttpServer
 from bot.render.slack import ACTION_PREFIX, amended, clip, escape, render
 from bot.slackbot import texts
@@ -57,6 +58,7 @@ from bot.slackbot.delivery import (
     ResponseUrlError,
     error_code,
 )
+from bot.slackbot.incoming import for_vigil, plain
 from handlers.types import ChatRequest, Platform, Reply
 
 log = logging.getLogger(__name__)
@@ -292,7 +294,7 @@ class SlackFront:
         )
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        text = str(body.get("text") or "").strip()
+        text = plain(str(body.get("text") or "")).strip()
         if not self._accepting:
             await ack(text=texts.RESTARTING, response_type="ephemeral")
             return
@@ -311,6 +313,8 @@ class SlackFront:
         self, req: ChatRequest, channel: str, user: str, url: str | None
     ) -> None:
         reply = await self.app.dispatch(req)
+        if silent(reply):
+            return
         try:
             await self._deliver_command(reply, channel, user, url)
         except (SlackApiError, ResponseUrlError, ClientError, OSError, TimeoutError) as exc:
@@ -354,12 +358,13 @@ class SlackFront:
         channel = str(event.get("channel", ""))
         thread = str(event.get("thread_ts") or event.get("ts"))
         self.threads.add((channel, thread))
-        req = self._request(str(event.get("text", "")), str(event["user"]), channel, thread)
+        text = plain(str(event.get("text", "")))
+        req = self._request(text, str(event["user"]), channel, thread)
         self._spawn(self._answer_in_thread(req, channel, thread), "a mention")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        """Follow-ups in a thread Vigil was mentioned in, and direct messages; every other
-        message is ignored (edits, bots, other threads)."""
+        """Follow-ups for Vigil in a thread it was mentioned in, and direct messages; every other
+        message is ignored (chatter in that thread, edits, bots, other threads)."""
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
         channel, thread = str(event.get("channel", "")), event.get("thread_ts")
@@ -369,6 +374,10 @@ class SlackFront:
         text = str(event.get("text", ""))
         if not direct and self.bot_user and f"<@{self.bot_user}>" in text:
             return  # a mention: app_mention answers it
+        text = plain(text)
+        if not direct and not for_vigil(text, self._is_command):
+            log.debug("slack: a follow-up in %s not for Vigil was left alone", channel)
+            return
         if self.events.seen(str(body.get("event_id") or event.get("ts"))):
             return
         if thread:
@@ -377,9 +386,14 @@ class SlackFront:
         what = "a direct message" if direct else "a thread follow-up"
         self._spawn(self._answer_in_thread(req, channel, thread), what)
 
+    def _is_command(self, word: str) -> bool:
+        return self.app.registry.get(word) is not None
+
     async def _answer_in_thread(self, req: ChatRequest, channel: str, thread: str | None) -> None:
         """Answer in ``thread`` (None: in the direct message itself)."""
         reply = await self.app.dispatch(req)
+        if silent(reply):
+            return
         try:
             if reply.ephemeral and not channel.startswith("D"):  # a DM is private already
                 await self.delivery.ephemeral(channel, req.user, reply, thread)
@@ -417,6 +431,8 @@ class SlackFront:
         ephemeral_message: bool,
     ) -> None:
         reply = await self.app.dispatch(req)
+        if silent(reply):
+            return
         try:
             if reply.ephemeral and url is not None:
                 await self.delivery.respond(url, reply, "ephemeral")

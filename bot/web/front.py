@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.chat import ChatError, Conversation
+from bot.chat import ChatError, Conversation, silent
 from bot.http import HttpServer
 from bot.web.auth import Gate, same_origin
 from bot.web.events import EventLog, StreamEnded, frame
@@ -274,7 +274,7 @@ class WebConsole:
             thread_id=str(parent) if parent is not None else None,
         )
         reply = await self._dispatch(chat)
-        if not reply.text and not reply.parts:  # nothing to say (a limit already explained)
+        if silent(reply):  # nothing to say (a limit already explained)
             return web.json_response({"message": shown.to_json() if shown else None, "reply": None})
         answer = self.store.add_reply(channel, reply, parent, private=reply.ephemeral)
         self._apply(reply.amends, pressed=None)

@@ -189,3 +189,50 @@ async def test_429_with_retry_after_is_waited_out(world: SlackWorld) -> None:
     assert (first.status, second.status) == (429, 200)
     assert 1.0 <= second.at - first.at < 3.0
     assert second.params["text"] == ":warning: Job `alerts` failed: boom."
+
+
+def _statuses(message: dict[str, Any]) -> list[str]:
+    return [b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"]
+
+
+async def test_two_amends_of_one_message_at_once_keep_both_statuses(world: SlackWorld) -> None:
+    await world.app.post("alerts", alert_reply("a-5"))
+    ts, _ = _message(world, "C0ALERTS")
+    world.slack.delays["chat.update"] = 0.05  # both edits under way at once
+    delivery = world.front.delivery
+    await asyncio.gather(
+        delivery.amend((Amend("Acknowledged by U1", ref="alert:a-5"),)),
+        delivery.amend((Amend("Resolved after 3m", ref="alert:a-5", close=True),)),
+    )
+    message = world.slack.messages[("C0ALERTS", ts)]
+    assert _statuses(message) == [
+        "a-5 · details in thread",
+        "Acknowledged by U1",
+        "Resolved after 3m",
+    ]
+    assert "actions" not in _kinds(message)
+    assert delivery._editing == {}  # no lock is kept once its edits are done
+
+
+async def test_an_ack_pressed_while_the_resolved_post_amends_keeps_both(
+    world: SlackWorld,
+) -> None:
+    """The user's path: a press and the alerts job's resolved post edit one message at once;
+    the pressed message is not remembered (a restart), so the press starts from its payload."""
+    await world.app.post("alerts", alert_reply("a-6"))
+    ts, _ = _message(world, "C0ALERTS")
+    world.front.delivery._by_ts.clear()
+    world.slack.delays["chat.update"] = 0.2
+    resolved = Reply(
+        "Resolved: a-6", amends=(Amend("Resolved after 5m", ref="alert:a-6", close=False),)
+    )
+    press = asyncio.create_task(world.press("C0ALERTS", ts, "Acknowledge", user_id="U0ONCALL"))
+    await world.slack.until(lambda: len(world.slack.called("chat.postMessage")) == 3)
+    await world.app.post("alerts", resolved)
+    await press
+    await world.slack.until(lambda: len(world.slack.called("chat.update")) == 2)
+    assert sorted(_statuses(world.slack.messages[("C0ALERTS", ts)])) == [
+        "Acknowledged by U0ONCALL",
+        "Resolved after 5m",
+        "a-6 · details in thread",
+    ]

@@ -56,6 +56,18 @@ async def test_user_text_cannot_ping_the_channel(world: SlackWorld) -> None:
     assert "<!channel>" not in str(reply)
 
 
+async def test_slash_command_text_is_unescaped_once_and_echoed_escaped_once(
+    world: SlackWorld,
+) -> None:
+    sent = "ask is p95 &gt; 200ms &amp; rising in <#C0OPS|vigil-ops>?"
+    _, ack, _ = await world.slash(sent, key="esc")
+    assert ack["text"] == "Working on `ask is p95 &gt; 200ms &amp; rising in #vigil-ops?`…"
+    (answer,) = await world.slack.until(lambda: world.slack.posts_to("esc"))
+    (req,) = world.recorder.requests
+    assert req.args == "is p95 > 200ms & rising in #vigil-ops?"
+    assert answer["text"] == "Answer to: is p95 &gt; 200ms &amp; rising in #vigil-ops?"
+
+
 async def test_bad_signature_and_stale_timestamp_are_refused_with_401(world: SlackWorld) -> None:
     form = slash_command_form("status", response_url=world.slack.response_url("x"))
     status, _, _ = await world.send(form, secret="not-the-secret-0000000000000000")
@@ -213,3 +225,18 @@ async def test_no_token_or_secret_reaches_the_log(
     await world.slack.until(lambda: world.slack.posts_to("log2"))
     assert "chat.postMessage" in caplog.text  # the SDK's debug lines are there
     assert BOT_TOKEN not in caplog.text and SECRET not in caplog.text
+
+
+async def test_a_user_past_the_rate_limit_is_told_once_then_gets_nothing(
+    world: SlackWorld,
+) -> None:
+    burst = world.app.settings.ai.chat.burst
+    for n in range(burst + 2):
+        status, _, _ = await world.slash("status", key=f"k{n}")
+        assert status == 200  # every command is still acknowledged
+    told = await world.slack.until(lambda: world.slack.posts_to(f"k{burst}"), what="the notice")
+    assert told[0]["response_type"] == "ephemeral" and "please wait" in told[0]["text"]
+    await world.slack.until(lambda: world.slack.posts_to(f"k{burst - 1}"), what="an answer")
+    await asyncio.sleep(0.2)
+    assert world.slack.posts_to(f"k{burst + 1}") == []  # told already: nothing more
+    assert len(world.recorder.requests) == burst

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from bot.render.slack import escape
 from tests.bot.slackbot.conftest import SlackWorld
 from tests.standins.slack_api import BOT_USER, message_event
 
@@ -36,7 +37,9 @@ async def test_a_mention_is_answered_in_its_thread_and_follow_ups_there_too(
     assert await world.event(follow_up) == 200
     await world.slack.until(lambda: len(_answers(world)) == 2, what="the follow-up answer")
     assert _answers(world)[1] == ("C0GENERAL", "1700000000.000100", "Latency of checkout")
-    assert world.slack.shared_files[0]["thread_ts"] == "1700000000.000100"
+    # the chart is uploaded after the message
+    (chart,) = await world.slack.until(lambda: world.slack.shared_files, what="the chart")
+    assert chart["thread_ts"] == "1700000000.000100"
     assert world.recorder.requests[1].thread_id == "1700000000.000100"
 
 
@@ -101,3 +104,52 @@ async def test_a_direct_message_is_answered_in_the_conversation(world: SlackWorl
     assert _answers(world) == [("D0DIRECT1", None, "All quiet on payments.")]
     (req,) = world.recorder.requests
     assert (req.channel, req.thread_id, req.user) == ("D0DIRECT1", None, "W222")
+
+
+async def test_thread_chatter_is_left_alone_and_commands_and_questions_answered(
+    world: SlackWorld,
+) -> None:
+    mention = message_event(f"<@{BOT_USER}> status", channel="C0OPS", ts="7.1", kind="app_mention")
+    await world.event(mention)
+    await world.slack.until(lambda: _answers(world))
+    chatter = ["ok I'll restart it", ":+1:", "thanks, looks fine now", "<@W333> can you check?"]
+    for number, text in enumerate(chatter):
+        follow_up = message_event(text, channel="C0OPS", ts=f"7.{number + 2}", thread_ts="7.1")
+        await world.event(follow_up)
+    for number, text in enumerate(["chart", "why is p95 up", "p95 &gt; 200ms again?"]):
+        await world.event(message_event(text, channel="C0OPS", ts=f"8.{number}", thread_ts="7.1"))
+    await world.slack.until(lambda: len(_answers(world)) == 4, what="three follow-up answers")
+    await asyncio.sleep(0.2)
+    # no "I don't know the command `ok`", no "I couldn't read that"
+    assert not world.slack.called("chat.postEphemeral") and len(_answers(world)) == 4
+    assert [(r.command, r.args) for r in world.recorder.requests] == [
+        ("status", ""),
+        ("chart", ""),
+        ("ask", "why is p95 up"),
+        ("ask", "p95 > 200ms again?"),
+    ]
+    # a direct message is always answered, chatter or not
+    await world.event(message_event("ok thanks", channel="D0DIRECT1", ts="9.1", channel_type="im"))
+    await world.slack.until(lambda: len(_answers(world)) == 5, what="the direct answer")
+    channel, _, text = _answers(world)[4]
+    assert channel == "D0DIRECT1" and text.startswith(":warning: I don't know the command `ok`")
+
+
+async def test_slack_markup_reaches_the_command_as_typed(world: SlackWorld) -> None:
+    text = (
+        f"<@{BOT_USER}> why is p95 &gt; 200ms &amp; rising in <#C0OPS|vigil-ops>? "
+        "see <https://grafana.example/d/1?a=1&amp;b=2|the board>"
+    )
+    await world.event(message_event(text, channel="C0OPS", ts="10.1", kind="app_mention"))
+    (answer,) = await world.slack.until(lambda: _answers(world))
+    (req,) = world.recorder.requests
+    typed = (
+        "why is p95 > 200ms & rising in #vigil-ops? "
+        "see the board (https://grafana.example/d/1?a=1&b=2)"
+    )
+    assert req.command == "ask" and req.args == typed
+    assert req.text == f"<@{BOT_USER}> {typed}"
+    # echoed back escaped once (Slack shows `>` and `&`), not `&amp;gt;`
+    assert answer[2] == f"Answer to: {escape(typed)}" and "&amp;gt;" not in answer[2]
+    (message,) = [m for m in world.slack.messages.copy().values() if m.get("thread_ts") == "10.1"]
+    assert "p95 &gt; 200ms &amp; rising" in message["blocks"][0]["text"]["text"]

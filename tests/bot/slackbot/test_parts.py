@@ -7,11 +7,13 @@ import json
 from urllib.parse import parse_qsl
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import Recent
 from bot.render.slack import carried_refs, render
 from bot.slackbot.channels import SlackChannels
 from handlers.types import Button, Buttons, Reply
+from tests.bot.slackbot.conftest import BOT_TOKEN
 from tests.conftest import SHARED_DATA
 from tests.standins import slack_api
 
@@ -30,6 +32,20 @@ def test_channels_map_ids_both_ways_and_names_once_resolved() -> None:
     assert channels.vigil_name("C0OPSBYID") == "ops"
     assert channels.vigil_name("C0ELSE") == "C0ELSE"
     assert channels.vigil_name("C0ELSE", "Vigil-Alerts") == "alerts"  # by its name
+
+
+async def test_a_resolved_channel_is_known_by_its_id_not_by_its_name() -> None:
+    """#vigil-alerts renamed, and a new channel made under the old name: the new one is not
+    the alerts channel (a slash command there must not get the access of #alerts)."""
+    configured = {"alerts": "vigil-alerts", "digest": "vigil-digest-gone"}
+    with slack_api.serve({BOT_TOKEN}) as slack:
+        channels = SlackChannels(configured)
+        await channels.resolve(AsyncWebClient(token=BOT_TOKEN, base_url=slack.url + "/"))
+    assert channels.ids == {"alerts": "C0ALERTS"} and channels.missing == ["digest"]
+    assert channels.vigil_name("C0ALERTS", "vigil-alerts-old") == "alerts"
+    assert channels.vigil_name("C0NEWALERTS", "vigil-alerts") == "C0NEWALERTS"
+    # not resolved (no channels:read, a private channel): its name is all there is to go by
+    assert channels.vigil_name("C0DIGEST2", "vigil-digest-gone") == "digest"
 
 
 def test_buttons_carry_their_replys_refs_for_amends_after_a_restart() -> None:

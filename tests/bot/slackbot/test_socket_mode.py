@@ -11,7 +11,7 @@ from bot.app import VigilApp
 from bot.chat import ChatError
 from bot.config import Settings
 from bot.fronts import start_fronts
-from bot.slackbot.front import SlackFront
+from bot.slackbot.front import EVENTS_PATH, SlackFront
 from tests.bot.slackbot.conftest import APP_TOKEN, Recorder, slack_env
 from tests.standins import slack_api
 from tests.standins.slack_api import BOT_USER, SlackStandIn
@@ -25,7 +25,9 @@ async def test_a_slash_command_envelope_is_acked_and_answered(
     fronts = await start_fronts(VigilApp(settings, registry=recorder.registry(), knowledge=False))
     try:
         front = fronts.get("slack")
-        assert isinstance(front, SlackFront) and fronts.http is None
+        assert isinstance(front, SlackFront) and fronts.http is not None  # for /healthz
+        routes = {r.resource.canonical for r in fronts.http.app.router.routes() if r.resource}
+        assert EVENTS_PATH not in routes  # events come over the websocket
         assert front.health()["ok"] is True and front.health()["mode"] == "socket"
         (opened,) = slack.called("apps.connections.open")
         assert opened.token == APP_TOKEN
