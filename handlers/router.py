@@ -6,6 +6,7 @@ import difflib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from handlers import messages
@@ -24,6 +25,24 @@ _QUESTION = re.compile(
     re.I,
 )
 _READABLE = re.compile(r"[^\W_]{2,}")  # two letters or digits in a row: not garbled
+
+
+_TO_VIGIL = re.compile(r"^(?:@vigil\b|vigil[:,]\s)", re.I)
+
+
+def for_vigil(text: str, is_command: Callable[[str], bool]) -> bool:
+    """Whether a follow-up that does not mention the bot (a message in a thread it follows, a
+    reply to it) is for Vigil: it starts with a command (``is_command(first word)``), is a
+    question (ends with ``?`` or starts with a question word) or names Vigil first (``vigil:
+    ...``). One that starts with someone else's mention (``<@U1> can you...``) is for them, and
+    chatter (``ok I'll restart it``, ``thanks!``) for the people in the thread."""
+    text = text.replace("\u00a0", " ").strip()
+    if not text or text.startswith("<@"):
+        return False
+    if _TO_VIGIL.match(text):
+        return True
+    word = text.partition(" ")[0]
+    return is_command(word) or text.endswith("?") or _QUESTION.match(text) is not None
 
 
 def strip_mentions(text: str) -> str:

@@ -48,19 +48,27 @@ def plan_amends(
     find: Callable[[str], list[Posted]],
     pressed_id: int | None = None,
 ) -> list[Edit]:
-    """The edits for ``amends``: one per message, with all its statuses in order (``find``
-    gives the messages of a ref; ``ref=None`` is the pressed message, if any)."""
+    """The edits for ``amends``: one per message, with all its statuses in order, each once
+    (``find`` gives the messages of a ref; ``ref=None`` is the pressed message, if any). A ref
+    nothing is remembered for (the message was posted before a restart, or long ago) edits the
+    pressed message, when there is one: it is about what was pressed."""
     edits: dict[int, Edit] = {}
     for amend in amends:
-        if amend.ref is None:
-            targets: list[Posted | None] = [None] if pressed_id is not None else []
+        found = find(amend.ref) if amend.ref is not None else []
+        if found:
+            targets: list[Posted | None] = [
+                None if p.message_id == pressed_id else p for p in found
+            ]
         else:
-            targets = [None if p.message_id == pressed_id else p for p in find(amend.ref)]
+            targets = [None] if pressed_id is not None else []
         for posted in targets:
             key = posted.message_id if posted is not None else pressed_id
             assert key is not None
             before = edits.get(key, Edit(posted, (), False))
-            edits[key] = Edit(posted, (*before.statuses, amend.status), before.close or amend.close)
+            statuses = before.statuses
+            if amend.status not in statuses:
+                statuses = (*statuses, amend.status)
+            edits[key] = Edit(posted, statuses, before.close or amend.close)
     return list(edits.values())
 
 

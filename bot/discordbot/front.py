@@ -3,9 +3,11 @@ embeds.
 
 What it answers:
 
-- a message that mentions the bot (or its managed role), a direct message, a reply to one of the
-  bot's messages, and a message in a thread the bot started or was mentioned in: the answer is a
-  reply to that message (in the thread when it is in one);
+- a message that mentions the bot (or its managed role) and a direct message; a follow-up (a
+  reply to one of the bot's messages, or a message in a thread the bot started or was mentioned
+  in) when it starts with a command or is a question (``handlers.router.for_vigil``: chatter
+  between people is left alone): the answer is a reply to that message (in the thread when it
+  is in one);
 - ``/vigil SUBCOMMAND ...`` slash commands, one per registry command (``commands.py``): deferred
   at once (Discord's 3 s), answered as followups, ephemeral when ``Reply.ephemeral``;
 - alert buttons (``custom_id`` ``vigil:<command>``): the command is dispatched as the presser,
@@ -28,11 +30,19 @@ Invite the bot with the scopes ``bot applications.commands`` and the permissions
 Send Messages, Send Messages in Threads, Create Public Threads, Embed Links, Attach Files and
 Read Message History (``permissions=309237763072``).
 
+Servers: set ``DISCORD_GUILD_IDS`` to the id(s) of your server(s), and turn off "Public Bot"
+in the developer portal (Bot > Public Bot) so that only you can invite the bot. With it,
+messages, slash commands and button presses from any other server are ignored (logged at debug
+level), channels are looked up and ``/vigil`` registered only in those servers. Without it and
+in more than one server, a warning at start says so, a channel name found in several servers is
+used in none, and role names are not given to access rules (role ids are).
+
 Channels: ``channels.yml`` names each Vigil channel on Discord (``discord: vigil-alerts``, or a
-channel id). Incoming messages in those channels (and their threads) carry the Vigil name as
-``ChatRequest.channel``; elsewhere the channel id. The hub's posts go to the channels of that
-name in every guild the bot is in; posts made before the gateway is ready wait (a bounded
-queue) and go out once it is.
+channel id), looked up once the gateway is ready (``channels.py``). Incoming messages in the
+channels found (and their threads) carry the Vigil name as ``ChatRequest.channel``; elsewhere,
+direct messages included, the channel id. The hub's posts go to the channels found; posts made
+before the gateway is ready wait (a bounded queue) and go out once it is. A reply with no text
+and nothing else (the router's second rate-limit refusal) posts nothing.
 """
 
 from __future__ import annotations
@@ -54,11 +64,12 @@ from discord import app_commands
 
 from bot.chat import ChatError, Conversation, MessageRefs, Recent
 from bot.discordbot import delivery
-from bot.discordbot.channels import ChannelMap
+from bot.discordbot.channels import GUILD_IDS_HINT, ChannelMap, is_thread
 from bot.discordbot.commands import build_group
 from bot.discordbot.delivery import Posted
 from bot.discordbot.views import pressed_custom_id
 from bot.render.discord import CUSTOM_ID_PREFIX, CustomIds, render, thread_name
+from handlers.router import for_vigil
 from handlers.types import Amend, ChatRequest, Platform, Reply
 
 log = logging.getLogger(__name__)
@@ -104,7 +115,9 @@ class DiscordFront:
         self.ids = CustomIds()
         self.refs: MessageRefs[Posted] = MessageRefs()
         self.threads: Recent[int] = Recent(5000)
-        self.channels = ChannelMap(app.settings.channels.platform_names("discord"))
+        self.channels = ChannelMap(
+            app.settings.channels.platform_names("discord"), app.settings.env.DISCORD_GUILD_IDS
+        )
         self._pending: deque[tuple[str, Reply]] = deque(maxlen=PENDING_MAX)
         self._ready = False
         self._stopping = False
@@ -119,6 +132,7 @@ class DiscordFront:
             "on_ready": self.on_ready,
             "on_message": self.on_message,
             "on_interaction": self.on_interaction,
+            "on_guild_join": self.on_guild_join,
         }
         for name, handler in handlers.items():  # what ``@client.event`` does
             setattr(self.client, name, handler)
@@ -253,14 +267,19 @@ class DiscordFront:
             self._synced = True
             await self.sync_commands()
 
-    async def sync_commands(self) -> None:
-        """Register ``/vigil``: per guild (visible at once) up to ``GUILD_SYNC_MAX`` guilds,
-        else globally (Discord takes up to an hour to show those)."""
+    async def sync_commands(self, only: discord.Guild | None = None) -> None:
+        """Register ``/vigil``: in the served guilds of ``DISCORD_GUILD_IDS`` when it is set,
+        else per guild (visible at once) up to ``GUILD_SYNC_MAX`` guilds, else globally
+        (Discord takes up to an hour to show those); ``only``: in that guild alone."""
         if self.tree is None:
             return
-        guilds = list(self.client.guilds)
+        guilds = [only] if only is not None else self.channels.served_guilds(self.client)
+        restricted = bool(self.channels.guild_ids)
+        if restricted and not guilds:
+            log.warning("discord: /vigil not registered: not in any guild of DISCORD_GUILD_IDS")
+            return
         try:
-            if 0 < len(guilds) <= GUILD_SYNC_MAX:
+            if restricted or only is not None or 0 < len(guilds) <= GUILD_SYNC_MAX:
                 for guild in guilds:
                     self.tree.copy_global_to(guild=guild)
                     await self.tree.sync(guild=guild)
@@ -275,6 +294,40 @@ class DiscordFront:
         else:
             log.info("discord: /vigil registered in %d guild(s)", len(guilds) or 0)
 
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """The bot was added to a server. One of ``DISCORD_GUILD_IDS``, or the first one
+        without it: channels are looked up again and ``/vigil`` registered there. Any other:
+        a warning, and nothing changes."""
+        if not self.channels.serves(guild.id):
+            log.warning(
+                "discord: added to guild %s, which DISCORD_GUILD_IDS leaves out; ignored",
+                guild.id,
+            )
+            return
+        if not self.channels.guild_ids and len(self.client.guilds) > 1:
+            log.warning(
+                "discord: added to guild %s; now in %d guilds without DISCORD_GUILD_IDS: "
+                "nothing is looked up there, and role names are no longer given; %s",
+                guild.id,
+                len(self.client.guilds),
+                GUILD_IDS_HINT,
+            )
+            return
+        log.info("discord: added to guild %s; looking up its channels", guild.id)
+        self.channels.resolve(self.client)
+        if self._sync and self._synced:  # (else on_ready registers it)
+            await self.sync_commands(only=guild)
+
+    def _serves(self, guild_id: int | None, what: str) -> bool:
+        """Whether ``guild_id`` is served; a debug line when it is not."""
+        if self.channels.serves(guild_id):
+            return True
+        log.debug("discord: %s from guild %s ignored (not in DISCORD_GUILD_IDS)", what, guild_id)
+        return False
+
+    def _role_names(self, guild_id: int | None) -> bool:
+        return self.channels.trusts_role_names(guild_id, len(self.client.guilds))
+
     # ----------------------------------------------------------------------- messages
 
     def _mention_pattern(self, guild: discord.Guild | None) -> re.Pattern[str] | None:
@@ -288,31 +341,47 @@ class DiscordFront:
         return re.compile("|".join(tokens))
 
     def addressed(self, message: discord.Message) -> tuple[bool, bool]:
-        """(answer it, it mentions the bot)."""
+        """(answer it, its text mentions the bot). A mention in the text and a direct message
+        are answered; a follow-up (a reply to the bot, a message in its thread) only when it
+        is for Vigil (``handlers.router.for_vigil``); the rest is left alone."""
         me = self.client.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return False, False
         if message.author.id == me.id:
             return False, False
-        role = message.guild.self_role if message.guild is not None else None
-        mentioned = any(u.id == me.id for u in message.mentions) or (
-            role is not None and role in message.role_mentions
-        )
+        guild_id = message.guild.id if message.guild is not None else None
+        if not self._serves(guild_id, "a message"):
+            return False, False
+        pattern = self._mention_pattern(message.guild)
+        mentioned = pattern is not None and pattern.search(message.content) is not None
         if mentioned or isinstance(message.channel, discord.DMChannel):
             return True, mentioned
-        # the rest arrive without their text unless the reply pings the bot (then it is a
-        # mention) or the client has the message_content intent: an empty one is left alone
+        # the rest arrive without their text unless the reply pings the bot or the client has
+        # the message_content intent: an empty one is left alone
         if not message.content.strip():
             return False, False
         resolved = message.reference.resolved if message.reference is not None else None
-        if isinstance(resolved, discord.Message) and resolved.author.id == me.id:
-            return True, False
         channel = message.channel
-        if isinstance(channel, discord.Thread) and (
-            channel.id in self.threads or channel.owner_id == me.id
-        ):
-            return True, False
-        return False, False
+        follow_up = (isinstance(resolved, discord.Message) and resolved.author.id == me.id) or (
+            isinstance(channel, discord.Thread)
+            and (channel.id in self.threads or channel.owner_id == me.id)
+        )
+        if not follow_up:
+            return False, False
+        if not for_vigil(self._text(message), self._is_command):
+            log.debug("discord: a follow-up (%s) is not for Vigil; left alone", message.id)
+            return False, False
+        return True, False
+
+    def _is_command(self, word: str) -> bool:
+        registry = getattr(self.app, "registry", None)
+        return registry is not None and registry.get(word.lower()) is not None
+
+    def _text(self, message: discord.Message) -> str:
+        """The text of ``message`` without the bot's mentions."""
+        pattern = self._mention_pattern(message.guild)
+        text = pattern.sub(" ", message.content) if pattern else message.content
+        return re.sub(r"[ \t]{2,}", " ", text).strip()
 
     async def on_message(self, message: discord.Message) -> None:
         if self._stopping:
@@ -336,10 +405,14 @@ class DiscordFront:
     async def _answer(self, message: discord.Message, mentioned: bool) -> None:
         if mentioned and isinstance(message.channel, discord.Thread):
             self.threads.add(message.channel.id)
-        pattern = self._mention_pattern(message.guild)
-        text = pattern.sub(" ", message.content) if pattern else message.content
-        text = re.sub(r"[ \t]{2,}", " ", text).strip()
-        request = self.channels.request(text, message.author, message.channel, guild=message.guild)
+        guild_id = message.guild.id if message.guild is not None else None
+        request = self.channels.request(
+            self._text(message),
+            message.author,
+            message.channel,
+            guild=message.guild,
+            role_names=self._role_names(guild_id),
+        )
         with contextlib.suppress(discord.HTTPException):
             await message.channel.typing()
         reply = await self.app.dispatch(request)
@@ -353,7 +426,9 @@ class DiscordFront:
         reference: discord.Message | None = None,
     ) -> list[discord.Message]:
         """Send ``reply`` (its thread replies in a thread from it), remember its refs, apply
-        its amends."""
+        its amends; nothing for an empty reply."""
+        if _empty(reply):
+            return []
         where = self._where(destination)
         sent = await delivery.send_all(
             destination, render(reply, self.ids), reference=reference, where=where
@@ -411,8 +486,8 @@ class DiscordFront:
     # ----------------------------------------------------------------------- hub sink
 
     async def post(self, channel: str, reply: Reply) -> None:
-        """Post to the Discord channel(s) of Vigil channel ``channel``; skipped when it has no
-        Discord name; queued until the gateway is ready."""
+        """Post to the Discord channel(s) found for Vigil channel ``channel``; skipped when it
+        has no Discord name; queued until the gateway is ready."""
         if channel not in self.channels.names or self._stopping:
             log.debug("discord: #%s has no Discord channel (or the front stopped)", channel)
             return
@@ -453,7 +528,10 @@ class DiscordFront:
 
     async def answer_slash(self, interaction: discord.Interaction, text: str) -> None:
         """What every ``/vigil`` subcommand calls with its command text: defer (Discord wants
-        an answer within 3 s), dispatch, answer as followups; never raises."""
+        an answer within 3 s), dispatch, answer as followups; never raises. From a guild not
+        served: no answer at all."""
+        if not self._serves(interaction.guild_id, "a slash command"):
+            return
         with self._tracked():
             try:
                 await interaction.response.defer(thinking=True)
@@ -471,12 +549,15 @@ class DiscordFront:
                 await delivery.send_notice(interaction, FAILED.format(error_id=error_id))
 
     async def _answer_slash(self, interaction: discord.Interaction, text: str) -> None:
-        reply = await self.app.dispatch(self._interaction_request(interaction, text))
-        if reply.ephemeral:
+        reply = await self.app.dispatch(await self._interaction_request(interaction, text))
+        empty = _empty(reply)
+        if reply.ephemeral or empty:
             # after a public "thinking..." the first followup is public whatever its flags:
             # the placeholder goes first
             with contextlib.suppress(discord.HTTPException):
                 await interaction.delete_original_response()
+        if empty:
+            return
         messages = render(reply, self.ids)
         sent = await delivery.followup_all(interaction, messages, ephemeral=reply.ephemeral)
         if reply.ephemeral:
@@ -486,6 +567,8 @@ class DiscordFront:
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         custom_id = pressed_custom_id(interaction)
         if custom_id is None or not custom_id.startswith(CUSTOM_ID_PREFIX) or self._stopping:
+            return
+        if not self._serves(interaction.guild_id, "a button press"):
             return
         await self.press(interaction, custom_id)
 
@@ -511,10 +594,12 @@ class DiscordFront:
                 await delivery.send_notice(interaction, FAILED.format(error_id=error_id))
 
     async def _answer_press(self, interaction: discord.Interaction, command: str) -> None:
-        reply = await self.app.dispatch(self._interaction_request(interaction, command))
+        reply = await self.app.dispatch(await self._interaction_request(interaction, command))
         if reply.amends:
             await self.apply_amends(reply.amends, pressed=interaction)
             reply = replace(reply, amends=())
+        if _empty(reply):
+            return
         message = interaction.message
         thread = message.thread if message is not None else None
         if thread is not None and not reply.ephemeral:
@@ -525,14 +610,43 @@ class DiscordFront:
         if not reply.ephemeral:
             await self._after_sent(reply, sent, _messageable(interaction.channel))
 
-    def _interaction_request(self, interaction: discord.Interaction, text: str) -> ChatRequest:
+    async def _interaction_request(
+        self, interaction: discord.Interaction, text: str
+    ) -> ChatRequest:
         return self.channels.request(
             text,
             interaction.user,
-            interaction.channel,
+            await self._interaction_channel(interaction),
             channel_id=interaction.channel_id,
             guild=interaction.guild,
+            role_names=self._role_names(interaction.guild_id),
         )
+
+    async def _interaction_channel(self, interaction: discord.Interaction) -> Any:
+        """The interaction's channel; one known only by id (a ``PartialMessageable``, or a
+        thread without its parent) is looked up in the cache, else fetched once: a thread
+        counts as its parent, so ``/vigil ack`` in an alert's thread is in #alerts."""
+        channel: Any = interaction.channel
+        partial = isinstance(channel, discord.PartialMessageable)
+        if channel is None or not (
+            partial or (is_thread(channel) and not getattr(channel, "parent_id", None))
+        ):
+            return channel
+        cached = self.client.get_channel(channel.id)
+        if cached is not None:
+            return cached
+        if interaction.guild_id is None:
+            return channel  # a direct message: no parent to find
+        try:
+            return await self.client.fetch_channel(channel.id)
+        except (discord.HTTPException, discord.InvalidData) as exc:
+            log.debug("discord: looking up channel %s failed: %s", channel.id, delivery.reason(exc))
+            return channel
+
+
+def _empty(reply: Reply) -> bool:
+    """Nothing to post (the router's second rate-limit refusal: the user was told once)."""
+    return not (reply.text.strip() or reply.parts or reply.thread or reply.amends)
 
 
 def _messageable(channel: object) -> discord.abc.Messageable | None:

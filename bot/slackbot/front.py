@@ -13,7 +13,7 @@ What it answers:
   thread replies or refs to remember, or more messages than a ``response_url`` takes.
 - ``@vigil ...`` (``app_mention``): answered in the thread of the mention; later messages in that
   thread are answered too, without a mention, when they are for Vigil (a command or a question,
-  ``incoming.for_vigil``; chatter is ignored quietly); direct messages to the app always are.
+  ``handlers.router.for_vigil``; chatter is ignored quietly); direct messages to the app always are.
   Slack's retries are dropped by ``event_id``. Text is taken as typed (``incoming.plain``).
 - Buttons (``action_id`` ``vigil:N``, value = the command): the command is dispatched as the
   person who pressed, in the message's channel and thread; the reply goes to that thread and
@@ -58,7 +58,8 @@ from bot.slackbot.delivery import (
     ResponseUrlError,
     error_code,
 )
-from bot.slackbot.incoming import for_vigil, plain
+from bot.slackbot.incoming import plain
+from handlers.router import for_vigil
 from handlers.types import ChatRequest, Platform, Reply
 
 log = logging.getLogger(__name__)

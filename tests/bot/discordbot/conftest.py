@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,11 +121,41 @@ class GuildHttp(dpytest.backend.FakeHttp):
     messages keep everything the bot sends (content and embeds also beside files, where they
     travel as ``payload_json``; components; the message replied to), edits keep what they do
     not change (as Discord does), threads can be started from a message (Discord answers with
-    the thread, then sends THREAD_CREATE). Every send and edit is recorded in ``calls``."""
+    the thread, then sends THREAD_CREATE), and a thread can be fetched. Every send and edit
+    is recorded in ``calls``; the commands synced, by guild id (None: global), in
+    ``commands``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.calls: list[Sent] = []
+        self.threads: dict[int, dict[str, Any]] = {}
+        self.commands: dict[int | None, list[str]] = {}
+
+    async def get_channel(self, channel_id: int) -> dict[str, Any]:
+        if int(channel_id) in self.threads:
+            return self.threads[int(channel_id)]
+        return await super().get_channel(channel_id)
+
+    def _stored_commands(
+        self, app: int, guild: int | None, payload: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        self.commands[guild] = [c["name"] for c in payload]
+        where = {"guild_id": str(guild)} if guild is not None else {}
+        return [
+            {**c, "id": str(dpytest.factories.make_id()), "application_id": str(app),
+             "version": "1", **where}
+            for c in payload
+        ]  # fmt: skip
+
+    async def bulk_upsert_guild_commands(
+        self, application_id: int, guild_id: int, payload: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return self._stored_commands(application_id, int(guild_id), payload)
+
+    async def bulk_upsert_global_commands(
+        self, application_id: int, payload: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return self._stored_commands(application_id, None, payload)
 
     def _stored(self, channel_id: int) -> list[dict[str, Any]]:
         return dpytest.backend._cur_config.messages.setdefault(int(channel_id), [])
@@ -197,6 +227,7 @@ class GuildHttp(dpytest.backend.FakeHttp):
         self.calls.append(Sent("thread", channel.id, {"message_id": message_id, "name": name}))
         data = thread_payload(channel, message_id, self.state.self_id or 0, name)
         data["thread_metadata"]["auto_archive_duration"] = auto_archive_duration
+        self.threads[data["id"]] = data
         self.state.parse_thread_create({**data, "newly_created": True})  # type: ignore[typeddict-item]
         return data
 
@@ -213,7 +244,7 @@ class Guild:
     config: dpytest.RunnerConfig
     http: GuildHttp
     users: dict[str, discord.User] = field(default_factory=dict)
-    roles: dict[str, list[discord.Role]] = field(default_factory=dict)
+    roles: dict[str, list[discord.Role]] = field(default_factory=dict)  # in the first guild
 
     @property
     def me(self) -> discord.ClientUser:
@@ -224,24 +255,34 @@ class Guild:
     def guild(self) -> discord.Guild:
         return self.config.guilds[0]
 
-    def channel(self, name: str) -> discord.TextChannel:
-        found = discord.utils.get(self.guild.text_channels, name=name)
+    def channel(self, name: str, guild: discord.Guild | None = None) -> discord.TextChannel:
+        found = discord.utils.get((guild or self.guild).text_channels, name=name)
         assert found is not None, name
         return found
 
-    def member_payload(self, name: str) -> dict[str, Any]:
-        """The partial member Discord puts in a guild message or interaction."""
-        roles = [r.id for r in self.roles.get(name, [])]
-        return dpytest.factories.make_member_dict(self.guild, self.users[name], roles)
+    def member_payload(
+        self, name: str, guild: discord.Guild | None = None, roles: list[discord.Role] | None = None
+    ) -> dict[str, Any]:
+        """The partial member Discord puts in a guild message or interaction (in the first
+        guild, ``name``'s roles there, unless told otherwise)."""
+        guild = guild or self.guild
+        if roles is None:
+            roles = self.roles.get(name, []) if guild == self.guild else []
+        ids = [r.id for r in roles]
+        return dpytest.factories.make_member_dict(guild, self.users[name], ids)
 
-    def member(self, name: str) -> discord.Member:
+    def member(
+        self, name: str, guild: discord.Guild | None = None, roles: list[discord.Role] | None = None
+    ) -> discord.Member:
         state = dpytest.backend.get_state()
-        return discord.Member(data=self.member_payload(name), guild=self.guild, state=state)  # type: ignore[arg-type]
+        data = self.member_payload(name, guild, roles)
+        return discord.Member(data=data, guild=guild or self.guild, state=state)  # type: ignore[arg-type]
 
     def user_thread(self, channel: str, owner: str) -> discord.Thread:
         """A thread a user started (THREAD_CREATE as the gateway sends it)."""
         thread_id = dpytest.factories.make_id()
         data = thread_payload(self.channel(channel), thread_id, self.users[owner].id, "chat")
+        self.http.threads[thread_id] = data
         dpytest.backend.get_state().parse_thread_create({**data, "newly_created": True})  # type: ignore[typeddict-item]
         thread = self.guild.get_thread(thread_id)
         assert thread is not None
@@ -255,23 +296,29 @@ class Guild:
         *,
         replying_to: discord.Message | None = None,
         wait: bool = True,
+        roles: list[discord.Role] | None = None,
+        ping: bool = False,
     ) -> discord.Message:
         """A user's message as the gateway delivers it (author, partial member with roles,
-        mentions, and for a reply the message it replies to); the bot's events run."""
+        mentions, and for a reply the message it replies to, whose author it pings when
+        ``ping``); the bot's events run."""
         where = self.channel(channel) if isinstance(channel, str) else channel
+        guild = getattr(where, "guild", None) or self.guild
         mentioned = [u for u in (self.me, *self.users.values()) if f"<@{u.id}>" in text]
+        if ping and replying_to is not None and replying_to.author not in mentioned:
+            mentioned.append(replying_to.author)  # a reply pings its author
         data = dpytest.factories.make_message_dict(
             where, self.users[user], content=text, mentions=mentioned
         )
-        data["guild_id"] = self.guild.id  # (dpytest leaves it out in threads)
-        data["member"] = self.member_payload(user)
+        data["guild_id"] = guild.id  # (dpytest leaves it out in threads)
+        data["member"] = self.member_payload(user, guild, roles)
         del data["member"]["user"]  # a message's member has no user: it is the author
         if replying_to is not None:
             data["type"] = discord.MessageType.reply.value
             data["message_reference"] = {
                 "message_id": replying_to.id,
                 "channel_id": replying_to.channel.id,
-                "guild_id": self.guild.id,
+                "guild_id": guild.id,
             }
             data["referenced_message"] = dpytest.factories.dict_from_message(replying_to)
         state = dpytest.backend.get_state()
@@ -291,39 +338,69 @@ def sent() -> list[discord.Message]:
     return out
 
 
+MakeGuild = Callable[..., Awaitable[Guild]]
+
+
 @pytest.fixture
-async def guild(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Guild]:
+async def make_guild(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[MakeGuild]:
+    """``await make_guild(guilds=["Acme", "Other"], served=["Acme"])``: the bot in those
+    guilds (each with #vigil-alerts, #vigil and #random and a role oncall; ana has it in the
+    first), ``DISCORD_GUILD_IDS`` set to the ids of ``served`` and ``also_served`` (None and
+    (): not set), then ready; with ``sync``, ``/vigil`` is registered when ready."""
     monkeypatch.chdir(tmp_path)  # dpytest keeps sent attachments as ./dpytest_N.dat
-    client = discord.Client(intents=intents())
-    await client._async_setup_hook()  # what login() does first; dpytest has no login
-    dpytest.configure(
-        client,
-        guilds=["Acme"],
-        text_channels=["vigil-alerts", "vigil", "random"],
-        voice_channels=0,
-        members=0,
-    )
-    config = dpytest.get_config()
-    home = config.guilds[0]
-    state = dpytest.backend.get_state()
-    http = GuildHttp(loop=asyncio.get_running_loop())
-    http.state = state
-    client.http = state.http = http
-    # GUILD_CREATE carries the bot's own member, which discord.py keeps whatever the intents;
-    # dpytest adds it as GUILD_MEMBER_ADD, kept only with the members intent
-    assert client.user is not None
-    home._add_member(discord.Member._from_client_user(user=client.user, guild=home, state=state))
-    users = {name: dpytest.backend.make_user(name, n + 1) for n, name in enumerate(("ana", "bob"))}
-    oncall = dpytest.backend.make_role("oncall", home)
-    app = VigilApp(settings, knowledge=False, registry=demo_registry())
-    recorder = Recorder(app)
-    front = DiscordFront(recorder, client=client, sync_commands=False)
-    client.dispatch("ready")
-    await dpytest.run_all_events()
-    yield Guild(client, front, recorder, app, config, http, users, {"ana": [oncall]})
+
+    async def make(
+        guilds: list[str] | None = None,
+        served: list[str] | None = None,
+        also_served: Sequence[int] = (),
+        sync: bool = False,
+    ) -> Guild:
+        client = discord.Client(intents=intents())
+        await client._async_setup_hook()  # what login() does first; dpytest has no login
+        dpytest.configure(
+            client,
+            guilds=guilds or ["Acme"],
+            text_channels=["vigil-alerts", "vigil", "random"],
+            voice_channels=0,
+            members=0,
+        )
+        config = dpytest.get_config()
+        state = dpytest.backend.get_state()
+        http = GuildHttp(loop=asyncio.get_running_loop())
+        http.state = state
+        client.http = state.http = http
+        # GUILD_CREATE carries the bot's own member, which discord.py keeps whatever the
+        # intents; dpytest adds it as GUILD_MEMBER_ADD, kept only with the members intent
+        assert client.user is not None
+        oncall: list[discord.Role] = []
+        for each in config.guilds:
+            me = discord.Member._from_client_user(user=client.user, guild=each, state=state)
+            each._add_member(me)
+            oncall.append(dpytest.backend.make_role("oncall", each))
+        names = ("ana", "bob")
+        users = {name: dpytest.backend.make_user(name, n + 1) for n, name in enumerate(names)}
+        env: dict[str, str] = {}
+        if served is not None or also_served:
+            ids = [g.id for g in config.guilds if g.name in (served or [])] + list(also_served)
+            env["DISCORD_GUILD_IDS"] = ",".join(map(str, ids))
+        app = VigilApp(make_settings(**env), knowledge=False, registry=demo_registry())
+        recorder = Recorder(app)
+        if sync:
+            state.application_id = client.user.id  # what READY brings
+        front = DiscordFront(recorder, client=client, sync_commands=sync)
+        client.dispatch("ready")
+        await dpytest.run_all_events()
+        return Guild(client, front, recorder, app, config, http, users, {"ana": oncall[:1]})
+
+    yield make
     await dpytest.empty_queue()
+
+
+@pytest.fixture
+async def guild(make_guild: MakeGuild) -> Guild:
+    return await make_guild()
 
 
 async def alert_reply(app: VigilApp) -> Reply:

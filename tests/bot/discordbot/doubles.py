@@ -20,7 +20,7 @@ class Call:
 @dataclass
 class InteractionDouble:
     user: discord.Member
-    channel: discord.TextChannel | discord.Thread
+    channel: discord.TextChannel | discord.Thread | discord.PartialMessageable
     message: discord.Message | None = None
     custom_id: str | None = None
     calls: list[Call] = field(default_factory=list)
@@ -46,8 +46,12 @@ class InteractionDouble:
         return self.channel.id
 
     @property
-    def guild(self) -> discord.Guild:
+    def guild(self) -> discord.Guild | None:
         return self.channel.guild
+
+    @property
+    def guild_id(self) -> int | None:
+        return self.guild.id if self.guild is not None else None
 
     def names(self) -> list[str]:
         return [c.name for c in self.calls]

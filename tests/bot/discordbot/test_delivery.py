@@ -38,6 +38,19 @@ def test_amends_make_one_edit_per_message_with_all_statuses() -> None:
     ]
 
 
+def test_an_amend_of_a_ref_not_remembered_edits_the_pressed_message() -> None:
+    # after a restart nothing is remembered: the statuses go to the message pressed, each once
+    amends = (
+        Amend("payments muted", "alert:a-1"),
+        Amend("payments muted", "alert:a-2"),
+        Amend("a-1 over", "alert:a-1", close=True),
+    )
+    assert plan_amends(amends, lambda ref: [], pressed_id=10) == [
+        Edit(None, ("payments muted", "a-1 over"), True)
+    ]
+    assert plan_amends(amends, lambda ref: [], pressed_id=None) == []
+
+
 async def test_message_kwargs_leave_out_what_is_empty() -> None:
     assert message_kwargs(DiscordMessage(content="hi")) == {
         "allowed_mentions": NO_PINGS,

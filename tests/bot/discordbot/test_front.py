@@ -159,3 +159,26 @@ async def test_stop_waits_for_the_answer_under_way(guild: Guild) -> None:
     assert guild.front.health()["ok"] is False
     await guild.say(f"<@{guild.me.id}> card after stop")
     assert sent() == []
+
+
+async def test_chatter_in_the_bots_thread_is_left_alone(guild: Guild) -> None:
+    await guild.front.post("alerts", await alert_reply(guild.app))
+    alert, _ = sent()
+    thread = guild.guild.get_thread(alert.id)
+    assert thread is not None
+    bob = guild.users["bob"]
+    # follow-ups that are neither a command nor a question (as they arrive with the
+    # message_content intent, or as replies that ping the bot)
+    await guild.say("ok I'll restart it", channel=thread, user="bob")
+    await guild.say("thanks!", channel=thread)
+    await guild.say(f"<@{bob.id}> can you look?", channel=thread)  # for bob
+    await guild.say("ok, on it", channel="vigil-alerts", user="bob", replying_to=alert, ping=True)
+    assert sent() == [] and guild.recorder.requests == []
+    # a command, a question, a direct mention: answered
+    await guild.say("card follow-up", channel=thread, user="bob")
+    await guild.say("Anything new since the restart?", channel=thread, user="bob")
+    await guild.say("why is it leaking", channel="vigil-alerts", replying_to=alert, ping=True)
+    await guild.say(f"<@{guild.me.id}> ok", channel=thread)
+    texts = [r.text for r in guild.recorder.requests]
+    assert texts == ["card follow-up", "Anything new since the restart?", "why is it leaking", "ok"]
+    assert len(sent()) == 4

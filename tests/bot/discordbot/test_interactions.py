@@ -9,6 +9,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.chat import MessageRefs
 from bot.discordbot.front import EXPIRED
 from handlers.registry import Command
 from handlers.types import Amend, Button, Buttons, ChatRequest, Reply
@@ -183,3 +184,57 @@ async def test_amends_by_ref_edit_the_posted_message(guild: Guild) -> None:
     assert buttons_of(alert)  # (the message as first posted had them)
     in_thread = await detail.channel.fetch_message(detail.id)
     assert (in_thread.embeds[-1].footer.text or "").endswith("a-1 over")
+
+
+async def test_after_a_restart_resolve_still_closes_the_pressed_alert(guild: Guild) -> None:
+    alert, _ = await posted_alert(guild)
+    guild.front.refs = MessageRefs()  # what a restart leaves: no ref is remembered
+    press = InteractionDouble(
+        guild.member("ana"), alert.channel, message=alert, custom_id="vigil:resolve a-1"
+    )  # type: ignore[arg-type]
+    await guild.front.on_interaction(press)  # type: ignore[arg-type]
+    (edit,) = [c for c in press.calls if c.name == "edit_original_response"]
+    assert edit.kwargs["view"] is None
+    fetched = await alert.channel.fetch_message(alert.id)
+    assert fetched.components == []
+    assert "a-1 resolved by" in (fetched.embeds[-1].footer.text or "").splitlines()[-1]
+
+
+async def test_vigil_ack_in_an_alert_thread_known_by_id_only_is_in_alerts(guild: Guild) -> None:
+    _, detail = await posted_alert(guild)
+    thread = detail.channel
+    # an interaction whose channel discord.py knows by id only (a PartialMessageable)
+    partial = guild.client.get_partial_messageable(
+        thread.id, guild_id=guild.guild.id, type=discord.ChannelType.public_thread
+    )
+    bob = guild.member("bob")  # no role: the channel is what lets him
+    interaction = InteractionDouble(bob, partial)
+    await subcommand(guild, "ack").callback(interaction, id="a-1")  # type: ignore[arg-type]
+    request = guild.recorder.requests[-1]
+    assert (request.channel, request.thread_id) == ("alerts", str(thread.id))
+    assert guild.app.deps.alerts.active()[0].acked_by == str(bob.id)
+    (answer,) = sent()
+    assert answer.channel.id == thread.id and "acknowledged" in answer.content
+
+
+async def test_a_thread_not_in_the_cache_is_fetched_for_its_parent(guild: Guild) -> None:
+    _, detail = await posted_alert(guild)
+    thread = detail.channel
+    assert isinstance(thread, discord.Thread)
+    guild.guild._remove_thread(thread)  # (archived threads are not in the cache)
+    partial = guild.client.get_partial_messageable(thread.id, guild_id=guild.guild.id)
+    interaction = InteractionDouble(guild.member("bob"), partial)
+    request = await guild.front._interaction_request(interaction, "ack a-1")  # type: ignore[arg-type]
+    assert (request.channel, request.thread_id) == ("alerts", str(thread.id))
+
+
+async def test_an_empty_reply_posts_nothing(guild: Guild) -> None:
+    async def quiet(req: ChatRequest, deps: Any) -> Reply:
+        return Reply("", ephemeral=True)  # what the router answers to a user told already
+
+    guild.app.registry.add(Command("quiet", "says nothing", "quiet", quiet))
+    interaction = InteractionDouble(guild.member("ana"), guild.channel("vigil"))
+    await guild.front.answer_slash(interaction, "quiet")  # type: ignore[arg-type]
+    assert interaction.names() == ["defer", "delete_original_response"]
+    await guild.say(f"<@{guild.me.id}> quiet")
+    assert sent() == [] and len(guild.recorder.requests) == 2

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slackbot.incoming import for_vigil, plain
+from bot.slackbot.incoming import plain
+from handlers.router import for_vigil
 
 COMMANDS = {"status", "ack", "chart"}
 
