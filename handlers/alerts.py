@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from handlers.alertbook import SEVERITY_RANK, Alert, AlertEvents
 from handlers.alertcmds import alert_ref
@@ -32,6 +33,9 @@ from handlers.types import (
 )
 from knowledge.findings import fmt
 from knowledge.timeparse import format_duration
+
+if TYPE_CHECKING:
+    from training.live import Detection
 
 log = logging.getLogger(__name__)
 
@@ -117,19 +121,9 @@ def firing_message(alerts: list[Alert], events: AlertEvents, deps: Deps, now: da
 def _details(alert: Alert, events: AlertEvents, *, with_buttons: bool) -> Reply:
     """The thread reply of one alert: sentence, top metrics, type, since, id."""
     parts: list[Part] = [Section(alert.sentence)] if alert.sentence else []
-    detection = alert.latest
-    if detection is not None and detection.top:
-        rows = tuple(
-            (
-                f.metric,
-                fmt(f.value, f.unit),
-                fmt(f.normal, f.unit),
-                f"{f.sigma:+.1f}",
-                f"{f.share:.0%}",
-            )
-            for f in detection.top
-        )
-        parts.append(Table(("metric", "value", "normal", "sigma", "share"), rows))
+    table = top_metrics(alert.latest)
+    if table is not None:
+        parts.append(table)
     parts.append(
         Context(
             f"{alert.id} · {alert.anomaly_type} (confidence {alert.confidence:.2f}) · "
@@ -143,6 +137,17 @@ def _details(alert: Alert, events: AlertEvents, *, with_buttons: bool) -> Reply:
         parts=tuple(parts),
         refs=(alert_ref(alert.id),),
     )
+
+
+def top_metrics(detection: Detection | None) -> Table | None:
+    """The metrics that moved most: value, normal, sigma and share of the model's decision."""
+    if detection is None or not detection.top:
+        return None
+    rows = tuple(
+        (f.metric, fmt(f.value, f.unit), fmt(f.normal, f.unit), f"{f.sigma:+.1f}", f"{f.share:.0%}")
+        for f in detection.top
+    )
+    return Table(("metric", "value", "normal", "sigma", "share"), rows)
 
 
 def _buttons(alert: Alert) -> Buttons:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from handlers import messages
 from handlers.alertbook import Alert
+from handlers.alerts import top_metrics
 from handlers.ask import live_evidence
 from handlers.charts import alert_chart, metric_chart
 from handlers.deps import Deps
@@ -72,18 +73,9 @@ def explain_alert(alert: Alert, deps: Deps, now: datetime) -> Reply:
     cause = likely_cause(top)
     if cause:
         parts.append(Section(f"Likely cause: {cause}.", "Why"))
-    if detection is not None and detection.top:
-        rows = tuple(
-            (
-                f.metric,
-                fmt(f.value, f.unit),
-                fmt(f.normal, f.unit),
-                f"{f.sigma:+.1f}",
-                f"{f.share:.0%}",
-            )
-            for f in detection.top
-        )
-        parts.append(Table(("metric", "value", "normal", "sigma", "share"), rows))
+    table = top_metrics(detection)
+    if detection is not None and table is not None:
+        parts.append(table)
         if not detection.frame.empty:
             try:
                 parts.append(Chart(alert_chart(detection), alert.label, alt=alert.sentence))

@@ -4,8 +4,6 @@ message, a slash command and a button press end to end."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,24 +17,14 @@ from bot.discordbot.front import DiscordFront, intents
 from handlers.types import Reply
 from tests.bot.discordbot.conftest import Recorder, alert_reply, demo_registry
 from tests.bot.discordbot.standin import TOKEN, DiscordStandIn, settle
+from tests.standins.tls import self_signed
 
 GUILDS, GUILD_MESSAGES, DM_MESSAGES = 1 << 0, 1 << 9, 1 << 12
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    openssl = shutil.which("openssl")
-    if not openssl:
-        pytest.skip("openssl is not on PATH (needed to make a test certificate)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=discord.com", "-keyout", str(key),
-         "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return str(cert), str(key)
+    return self_signed(tmp_path_factory.mktemp("tls"), "discord.com")
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import statistics
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from knowledge.sources.prometheus import PrometheusConfig, PrometheusSource, Pro
 from knowledge.sources.registry import with_env
 from tests.servers.prometheus import PrometheusServer, free_port
 from tests.standins.prometheus_api import PrometheusStandIn, prometheus_api
+from tests.standins.tls import self_signed
 
 ANALYSIS = AnalysisConfig(
     baselines=(
@@ -333,18 +332,7 @@ def test_an_http_error_status_is_reported(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    openssl = shutil.which("openssl")
-    if not openssl:
-        pytest.skip("openssl is not on PATH (needed to make a test certificate)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return str(cert), str(key)
+    return self_signed(tmp_path_factory.mktemp("tls"), "127.0.0.1", ip=True)
 
 
 def test_tls_with_a_ca_file(tmp_path: Path, certificate: tuple[str, str]) -> None:
