@@ -6,11 +6,25 @@ terminal text. Handlers never talk to a platform themselves.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 Platform = Literal["terminal", "web", "slack", "discord", "scheduler", "cli"]
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """One message of a chat thread, as ``summarize`` reads it (``vigil summarize`` files hold a
+    list of ``{user, ts, text}``)."""
+
+    user: str
+    ts: datetime
+    text: str
+
+
+HistoryLoader = Callable[[], Awaitable[list[ThreadMessage]]]
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,10 @@ class ChatRequest:
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     command: str = ""
     args: str = ""
+    history: HistoryLoader | None = field(default=None, compare=False, repr=False)
+    """Reads the messages of the thread the request was made in, oldest first (the request's
+    own message included); set by fronts that can (Slack conversations.replies, Discord thread
+    history, the web console's store) when the request is in a thread, else ``None``."""
 
 
 @dataclass(frozen=True)
