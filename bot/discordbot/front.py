@@ -13,6 +13,11 @@ What it answers:
 - alert buttons (``custom_id`` ``vigil:<command>``): the command is dispatched as the presser,
   the pressed message is amended, the answer goes to the message's thread or as a followup.
 
+Requests made in a thread (a message, ``/vigil`` or a button there), a reply to a message that
+started a thread, and a button on such a message carry ``ChatRequest.history``, a lazy reader of
+that thread (``history.py``, which says what it reads without the ``message_content`` intent);
+the rest carry ``None``.
+
 Intents: ``Intents.none()`` plus ``guilds`` (guilds, channels, threads and roles in the cache:
 channel names resolve, role names of members are known), ``guild_messages`` and
 ``dm_messages`` (message events). The privileged ``message_content`` intent is not needed:
@@ -67,6 +72,7 @@ from bot.discordbot import delivery
 from bot.discordbot.channels import GUILD_IDS_HINT, ChannelMap, is_thread
 from bot.discordbot.commands import build_group
 from bot.discordbot.delivery import Posted
+from bot.discordbot.history import thread_loader, thread_of
 from bot.discordbot.views import pressed_custom_id
 from bot.render.discord import CUSTOM_ID_PREFIX, CustomIds, render, thread_name
 from handlers.router import for_vigil
@@ -415,8 +421,18 @@ class DiscordFront:
         )
         with contextlib.suppress(discord.HTTPException):
             await message.channel.typing()
+        resolved = message.reference.resolved if message.reference is not None else None
+        referenced = resolved if isinstance(resolved, discord.Message) else None
+        request = self._with_history(request, thread_of(message.channel, referenced))
         reply = await self.app.dispatch(request)
         await self.deliver(reply, message.channel, reference=message)
+
+    def _with_history(self, request: ChatRequest, thread: Any) -> ChatRequest:
+        """``request`` with a lazy reader of ``thread`` (None: as it is)."""
+        if thread is None:
+            return request
+        me = self.client.user.id if self.client.user is not None else None
+        return replace(request, history=thread_loader(thread, me))
 
     async def deliver(
         self,
@@ -613,14 +629,18 @@ class DiscordFront:
     async def _interaction_request(
         self, interaction: discord.Interaction, text: str
     ) -> ChatRequest:
-        return self.channels.request(
+        """The request of a slash command or a button press; its history is the thread it
+        was used in, or the thread the pressed message started."""
+        channel = await self._interaction_channel(interaction)
+        request = self.channels.request(
             text,
             interaction.user,
-            await self._interaction_channel(interaction),
+            channel,
             channel_id=interaction.channel_id,
             guild=interaction.guild,
             role_names=self._role_names(interaction.guild_id),
         )
+        return self._with_history(request, thread_of(channel, interaction.message))
 
     async def _interaction_channel(self, interaction: discord.Interaction) -> Any:
         """The interaction's channel; one known only by id (a ``PartialMessageable``, or a

@@ -6,6 +6,8 @@ and alert buttons with Block Kit (``bot.render.slack``), and posting what jobs s
 - ``delivery``: posting rendered replies (``chat.postMessage``, ``response_url``, ephemeral
   messages, charts with files upload v2) and amending earlier messages (``chat.update``).
 - ``channels``: Vigil channel names <-> Slack channel ids.
+- ``history``: the messages of the thread a request was made in (``ChatRequest.history``, read
+  with ``conversations.replies`` when a command asks).
 - ``incoming``: Slack's markup turned back into text as typed; which thread follow-ups are for
   Vigil (a command or a question) and which are chatter.
 - ``texts``: what the front itself says to users.

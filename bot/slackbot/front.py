@@ -18,6 +18,10 @@ What it answers:
 - Buttons (``action_id`` ``vigil:N``, value = the command): the command is dispatched as the
   person who pressed, in the message's channel and thread; the reply goes to that thread and
   its amends edit the pressed message (``chat.update``).
+- ``ChatRequest.history``: a mention, follow-up or direct message made in a thread
+  (``thread_ts``), and a button press on a message in a thread, get a lazy reader of that thread
+  (``conversations.replies``, ``history.thread_loader``); slash commands, which Slack does not
+  send from threads, and messages outside threads get ``None``.
 - ``post(channel, reply)``: what jobs post (alerts, notices, digests), to the Slack channel
   configured for that Vigil channel.
 
@@ -58,6 +62,7 @@ from bot.slackbot.delivery import (
     ResponseUrlError,
     error_code,
 )
+from bot.slackbot.history import thread_loader
 from bot.slackbot.incoming import plain
 from handlers.router import for_vigil
 from handlers.types import ChatRequest, Platform, Reply
@@ -109,6 +114,7 @@ class SlackFront:
         self.threads: Recent[tuple[str, str]] = Recent(keep)
         self.events: Recent[str] = Recent(keep)
         self.bot_user: str | None = None
+        self.bot_id: str | None = None
         self.started = False
         self._accepting = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,6 +169,7 @@ class SlackFront:
         assert self.bolt is not None
         auth = await self._call("SLACK_BOT_TOKEN", self.client.auth_test())
         self.bot_user = auth.get("user_id")
+        self.bot_id = auth.get("bot_id")
         await self.channels.resolve(self.client)
         if self.mode == "socket":
             assert env.SLACK_APP_TOKEN is not None
@@ -284,15 +291,33 @@ class SlackFront:
         task.add_done_callback(self._tasks.discard)
 
     def _request(
-        self, text: str, user: str, channel: str, thread: str | None, name: str | None = None
+        self,
+        text: str,
+        user: str,
+        channel: str,
+        thread: str | None,
+        name: str | None = None,
+        *,
+        in_thread: str | None = None,
     ) -> ChatRequest:
+        """``thread``: where the answer goes; ``in_thread``: the ``thread_ts`` of the thread the
+        request was made in, whose messages ``history`` reads (None: not in a thread)."""
+        history = (
+            thread_loader(self.client, channel, in_thread, self._is_vigil) if in_thread else None
+        )
         return ChatRequest(
             text=text,
             user=user,
             channel=self.channels.vigil_name(channel, name),
             platform="slack",
             thread_id=thread,
+            history=history,
         )
+
+    def _is_vigil(self, message: dict[str, Any]) -> bool:
+        """Whether a message of a thread is Vigil's own."""
+        user, bot = message.get("user"), message.get("bot_id")
+        return bool((user and user == self.bot_user) or (bot and bot == self.bot_id))
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         text = plain(str(body.get("text") or "")).strip()
@@ -360,7 +385,10 @@ class SlackFront:
         thread = str(event.get("thread_ts") or event.get("ts"))
         self.threads.add((channel, thread))
         text = plain(str(event.get("text", "")))
-        req = self._request(text, str(event["user"]), channel, thread)
+        in_thread = event.get("thread_ts")
+        req = self._request(
+            text, str(event["user"]), channel, thread, in_thread=str(in_thread or "") or None
+        )
         self._spawn(self._answer_in_thread(req, channel, thread), "a mention")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -383,7 +411,7 @@ class SlackFront:
             return
         if thread:
             self.threads.add((channel, thread))
-        req = self._request(text, str(event["user"]), channel, thread)
+        req = self._request(text, str(event["user"]), channel, thread, in_thread=thread)
         what = "a direct message" if direct else "a thread follow-up"
         self._spawn(self._answer_in_thread(req, channel, thread), what)
 
@@ -417,7 +445,11 @@ class SlackFront:
         pressed = self.delivery.find(channel, ts) or Posted(
             channel, ts, str(message.get("text", "")), list(message.get("blocks") or [])
         )
-        req = self._request(str(action.get("value", "")), user, channel, thread)
+        # a message in a thread, or a thread's parent (Slack gives both their thread_ts)
+        in_thread = str(message.get("thread_ts") or "") or None
+        req = self._request(
+            str(action.get("value", "")), user, channel, thread, in_thread=in_thread
+        )
         url = body.get("response_url")
         ephemeral = bool(container.get("is_ephemeral"))
         self._spawn(self._answer_action(req, channel, thread, pressed, url, ephemeral), "a button")

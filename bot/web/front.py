@@ -16,6 +16,11 @@ Routes (all but ``/healthz`` behind ``VIGIL_WEB_TOKEN`` when it is set, see ``bo
 
 Messages are JSON objects ``{id, channel, user, ts, text, parts, thread, parent, error,
 ephemeral, refs, status, closed, rev}`` (see ``bot.web.store``).
+
+``ChatRequest.history``: a question asked in a thread (``thread`` in the body) and a button press
+(on a message, whose thread it is) read that thread from the store when a command asks (the top
+message, then its replies: ``ConsoleStore.thread_messages``); a question in the channel has
+``None``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from bot.web.auth import Gate, same_origin
 from bot.web.events import EventLog, StreamEnded, frame
 from bot.web.inputs import BadRequest, Refused, display_name, json_body, message_id
 from bot.web.store import BOT_USER, ConsoleStore, Message
-from handlers.types import Amend, ChatRequest, Platform, Reply
+from handlers.types import Amend, ChatRequest, HistoryLoader, Platform, Reply, ThreadMessage
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +277,7 @@ class WebConsole:
             channel=channel,
             platform="web",
             thread_id=str(parent) if parent is not None else None,
+            history=self._thread_loader(parent) if parent is not None else None,
         )
         reply = await self._dispatch(chat)
         if silent(reply):  # nothing to say (a limit already explained)
@@ -302,6 +308,7 @@ class WebConsole:
                 channel=message.channel,
                 platform="web",
                 thread_id=str(message.top),
+                history=self._thread_loader(message.top),
             )
         )
         answer = self.store.add_reply(message.channel, reply, message.top, private=reply.ephemeral)
@@ -354,6 +361,14 @@ class WebConsole:
         if name in self.app.settings.channels.channels or self.store.has_channel(name):
             return name
         raise Refused(f"There is no channel #{name[:40]}.", 404)
+
+    def _thread_loader(self, top: int) -> HistoryLoader:
+        """Reads the thread of message ``top`` when called (what is kept then)."""
+
+        async def load() -> list[ThreadMessage]:
+            return self.store.thread_messages(top)
+
+        return load
 
     async def _dispatch(self, request: ChatRequest) -> Reply:
         """Through the router; tracked so that ``stop`` lets answers under way finish."""

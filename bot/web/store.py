@@ -5,6 +5,8 @@ and charts) are forgotten first.
 Every change is published to the ``EventLog`` (``new`` or ``edit``) so that open pages update.
 Ephemeral replies are built like messages but neither kept nor published: only the page that
 asked gets them.
+
+``thread_messages`` reads a thread back as ``ThreadMessage``s, for ``ChatRequest.history``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 from bot.chat import MessageRefs
 from bot.render.webjson import button_commands, parts_json
 from bot.web.events import EventLog
-from handlers.types import Chart, Reply
+from handlers.types import Chart, Reply, ThreadMessage
 
 log = logging.getLogger(__name__)
 
 BOT_USER = "vigil"
+MAX_THREAD_READ = 1000
 
 
 @dataclass(eq=False)
@@ -142,6 +145,16 @@ class ConsoleStore:
 
     def get(self, message_id: int) -> Message | None:
         return self._by_id.get(message_id)
+
+    def thread_messages(self, top: int, limit: int = MAX_THREAD_READ) -> list[ThreadMessage]:
+        """The thread of message ``top``: it, then its replies, oldest first, at most ``limit``
+        (the first ones); messages without text are left out, and ``[]`` when ``top`` is no
+        longer kept. Ephemeral replies are never kept, so never read back."""
+        message = self._by_id.get(top)
+        if message is None or message.parent is not None:
+            return []
+        kept = [message, *message.thread][:limit]
+        return [ThreadMessage(m.user, m.ts, m.text) for m in kept if m.text.strip()]
 
     def __len__(self) -> int:
         return len(self._by_id)

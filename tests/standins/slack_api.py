@@ -8,10 +8,12 @@ unmodified. It runs an aiohttp server on its own event loop in a daemon thread: 
 code (``vigil doctor`` in a subprocess) and from async tests alike.
 
 What it answers: ``auth.test``, ``conversations.list`` (paged by ``cursor``),
-``conversations.info``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-``files.getUploadURLExternal`` + the upload URL + ``files.completeUploadExternal`` (what
-``files_upload_v2`` does), ``apps.connections.open`` (a ``ws://`` URL it serves: a test pushes
-envelopes and reads the acks), and ``response_url`` posts at ``/response/KEY``.
+``conversations.info``, ``conversations.replies`` (a thread's messages a test seeded with
+``seed_thread`` and those posted in it, parent first, paged by ``cursor``),
+``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``files.getUploadURLExternal``
++ the upload URL + ``files.completeUploadExternal`` (what ``files_upload_v2`` does),
+``apps.connections.open`` (a ``ws://`` URL it serves: a test pushes envelopes and reads the
+acks), and ``response_url`` posts at ``/response/KEY``.
 
 The request bodies Slack sends to an app (slash command, ``block_actions``, events) are built
 here from the shapes in ``../shared/data/slack/payloads.json`` (bolt-python's test fixtures),
@@ -81,6 +83,8 @@ class SlackStandIn:
     page_size: int = 100
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """(channel id, ts) -> the message as posted and updated."""
+    seeded: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(channel id, ts) -> a message people wrote (``seed_thread``)."""
     uploads: dict[str, bytes] = field(default_factory=dict)
     shared_files: list[dict[str, Any]] = field(default_factory=list)
     responses: list[ResponsePost] = field(default_factory=list)
@@ -117,6 +121,12 @@ class SlackStandIn:
     def called(self, method: str) -> list[SlackCall]:
         """The calls of ``method`` that were answered (not throttled)."""
         return [c for c in self.calls if c.method == method and c.status == 200]
+
+    def seed_thread(self, channel: str, messages: list[dict[str, Any]]) -> None:
+        """Messages people wrote in channel id ``channel``, as ``conversations.replies`` lists
+        them (``ts``, ``user`` or ``bot_id``, ``text``, and ``thread_ts`` in a thread)."""
+        for message in messages:
+            self.seeded[(channel, str(message["ts"]))] = {"type": "message", **message}
 
     def posts_to(self, key: str) -> list[dict[str, Any]]:
         return [r.body for r in self.responses if r.key == key]
@@ -249,6 +259,35 @@ class SlackStandIn:
         self.messages[(cid, ts)] = message
         return {"ok": True, "channel": cid, "ts": ts, "message": message}
 
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = self._channel_id(str(params.get("channel", "")))
+        if cid is None:
+            return {"ok": False, "error": "channel_not_found"}
+        thread_ts = str(params.get("ts") or "")
+        if not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        found = [
+            m
+            for (channel, ts), m in [*self.seeded.items(), *self.messages.items()]
+            if channel == cid and thread_ts in (ts, m.get("thread_ts"))
+        ]
+        if not any(m["ts"] == thread_ts for m in found):
+            return {"ok": False, "error": "thread_not_found"}
+        found.sort(key=lambda m: _ts_key(m["ts"]))
+        cursor = str(params.get("cursor") or "")
+        if cursor and not cursor.startswith("next_ts:"):
+            return {"ok": False, "error": "invalid_cursor"}
+        start = int(cursor.removeprefix("next_ts:")) if cursor else 0
+        size = max(1, min(int(params.get("limit") or 1000), 1000))
+        page = found[start : start + size]
+        more = start + size < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"next_ts:{start + size}" if more else ""},
+        }
+
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._channel_id(str(params.get("channel", "")))
         key = (cid or "", str(params.get("ts", "")))
@@ -299,6 +338,11 @@ class SlackStandIn:
         return {"ok": True, "url": f"{self.base.replace('http', 'ws', 1)}/link/?ticket=t"}
 
     # ------------------------------------------------------------------ HTTP
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds), int(fraction[:6].ljust(6, "0") or 0)
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

@@ -107,6 +107,14 @@ def thread_payload(
 
 
 @dataclass
+class Answer:
+    """The part of an HTTP response that discord.py's HTTP errors read."""
+
+    status: int
+    reason: str
+
+
+@dataclass
 class Sent:
     """One call the bot made to the HTTP stand-in: what, where, the JSON body, file names."""
 
@@ -121,15 +129,21 @@ class GuildHttp(dpytest.backend.FakeHttp):
     messages keep everything the bot sends (content and embeds also beside files, where they
     travel as ``payload_json``; components; the message replied to), edits keep what they do
     not change (as Discord does), threads can be started from a message (Discord answers with
-    the thread, then sends THREAD_CREATE), and a thread can be fetched. Every send and edit
-    is recorded in ``calls``; the commands synced, by guild id (None: global), in
-    ``commands``."""
+    the thread, then sends THREAD_CREATE, with a "thread starter" message at the top of the
+    thread that refers to the message), a thread can be fetched, and a channel's history is
+    read as Discord pages it (``logs_from``: newest first, ``after`` and ``before`` by id; the
+    messages the bot sent, users said and tests seeded). Every send and edit is recorded in
+    ``calls``; history reads (channel id, limit, after) in ``reads``; the commands synced, by
+    guild id (None: global), in ``commands``. A channel in ``unreadable`` answers history
+    reads with 403 Missing Access."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.calls: list[Sent] = []
         self.threads: dict[int, dict[str, Any]] = {}
         self.commands: dict[int | None, list[str]] = {}
+        self.reads: list[tuple[int, int, int | None]] = []
+        self.unreadable: set[int] = set()
 
     async def get_channel(self, channel_id: int) -> dict[str, Any]:
         if int(channel_id) in self.threads:
@@ -159,6 +173,30 @@ class GuildHttp(dpytest.backend.FakeHttp):
 
     def _stored(self, channel_id: int) -> list[dict[str, Any]]:
         return dpytest.backend._cur_config.messages.setdefault(int(channel_id), [])
+
+    def store(self, channel_id: int, data: dict[str, Any]) -> None:
+        """Keep a message of ``channel_id`` for history reads."""
+        self._stored(channel_id).append(data)
+
+    async def logs_from(
+        self,
+        channel_id: int,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+    ) -> list[dict[str, Any]]:
+        self.reads.append((int(channel_id), limit, after))
+        if int(channel_id) in self.unreadable:
+            missing = {"code": 50001, "message": "Missing Access"}
+            raise discord.Forbidden(Answer(403, "Forbidden"), missing)  # type: ignore[arg-type]
+        assert around is None, "not used by the front"
+        stored = sorted(self._stored(channel_id), key=lambda m: int(m["id"]))
+        if after is not None:
+            page = [m for m in stored if int(m["id"]) > after][:limit]
+        else:
+            page = [m for m in stored if before is None or int(m["id"]) < before][-limit:]
+        return page[::-1]
 
     async def send_message(
         self, channel_id: int, *, params: discord.http.MultipartParameters
@@ -229,6 +267,19 @@ class GuildHttp(dpytest.backend.FakeHttp):
         data["thread_metadata"]["auto_archive_duration"] = auto_archive_duration
         self.threads[data["id"]] = data
         self.state.parse_thread_create({**data, "newly_created": True})  # type: ignore[typeddict-item]
+        started = next(m for m in self._stored(channel.id) if m["id"] == int(message_id))
+        thread, me = self.state.get_channel(int(message_id)), self.state.user
+        assert isinstance(thread, discord.Thread) and me is not None
+        starter = dpytest.factories.make_message_dict(thread, me, content="")  # type: ignore[call-overload]
+        starter["type"] = discord.MessageType.thread_starter_message.value
+        starter["guild_id"] = channel.guild.id
+        starter["message_reference"] = {
+            "message_id": int(message_id),
+            "channel_id": channel.id,
+            "guild_id": channel.guild.id,
+        }
+        starter["referenced_message"] = started
+        self.store(int(message_id), starter)
         return data
 
 
@@ -323,6 +374,7 @@ class Guild:
             data["referenced_message"] = dpytest.factories.dict_from_message(replying_to)
         state = dpytest.backend.get_state()
         state.parse_message_create(data)
+        self.http.store(where.id, data)  # type: ignore[attr-defined]
         if wait:
             await dpytest.run_all_events()
         message = state._get_message(data["id"])
