@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import JobSchedule
+from bot.crontab import apscheduler_cron
 from knowledge.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class JobStats:
 
 def build_trigger(schedule: JobSchedule) -> BaseTrigger:
     if schedule.cron is not None:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+        # crontab's weekdays (1-5 = Monday to Friday), not APScheduler's (0 = Monday)
+        return CronTrigger.from_crontab(apscheduler_cron(schedule.cron), timezone=schedule.timezone)
     assert schedule.every is not None
     return IntervalTrigger(seconds=schedule.every.total_seconds(), timezone=schedule.timezone)
 
