@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.anomaly import ModelService
 from bot.channels import ChannelHub
 from bot.config import JobSchedule, Settings
+from bot.digests import digest_schedules
 from bot.ingestion import Ingestion
 from bot.jobs import job_table
 from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
@@ -22,6 +23,7 @@ from handlers.registry import Registry, default_registry
 from handlers.router import Router
 from handlers.types import ChatRequest, Platform, Reply
 from knowledge.errors import StoreError, VigilError
+from knowledge.incidents import INCIDENTS_FILE, IncidentMemory
 from knowledge.ingest import sync_domain, sync_runbooks
 from knowledge.sources.base import Redact, Source, TelemetryReader
 from knowledge.sources.registry import build_sources
@@ -96,9 +98,13 @@ class VigilApp:
             telemetry=telemetry,
             redactor=redactor,
             answerer=build_answerer(settings, redactor, self.store),
+            incident_memory=IncidentMemory(
+                self.store, Path(settings.data_dir) / INCIDENTS_FILE, redactor
+            ),
         )
         self.deps.alerts = AlertBook(settings.ai.alerts, Path(settings.data_dir) / ALERTS_FILE)
         self.deps.alert_router = settings.channels.alert_router()
+        self.deps.digests = settings.channels.digests
         self.models: ModelService | None = None
         if telemetry is not None:
             anomaly = settings.ai.anomaly
@@ -128,6 +134,7 @@ class VigilApp:
             )
             self.deps.ingestion_status = self.ingestion.lines
         schedules = settings.ai.schedules if schedules is None else schedules
+        schedules = {**digest_schedules(settings.channels.digests), **schedules}
         if self.ingestion is not None:
             schedules = ingest_schedules(schedules, self.ingestion.sources.values())
         self.registry = registry or default_registry()

@@ -948,6 +948,43 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 
 @app.command()
+def digest(
+    channel: Annotated[
+        str, typer.Option("--channel", help="the channel, as named in channels.yml")
+    ],
+    period: Annotated[
+        str | None,
+        typer.Option(
+            help="what it covers, e.g. 6h (default: since the schedule's last run, or 24h)"
+        ),
+    ] = None,
+    print_it: Annotated[bool, typer.Option("--print", help="print the digest here")] = False,
+) -> None:
+    """Render a channel's digest now: alerts, anomalies, error patterns, baselines, trends."""
+    from bot.digests import digest_command
+
+    digest_command(channel, period, print_it)
+
+
+@app.command()
+def summarize(
+    thread: Annotated[
+        Path, typer.Argument(help="an exported thread: a JSON list of {user, ts, text}")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="do not remember it as an incident")
+    ] = False,
+) -> None:
+    """Summarise an incident thread: timeline, impact, root cause, actions, open questions."""
+    from bot.summarize import run_summarize
+
+    code = run_summarize(load_settings_or_exit(), thread, store=not no_store, as_json=as_json)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def version() -> None:
     """Print Vigil's version."""
     from importlib.metadata import version as dist_version

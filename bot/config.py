@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.digests import DigestConfig, check_channels
 from handlers.access import AccessPolicy
 from handlers.alertbook import AlertPolicy
 from handlers.limits import ChatLimits
@@ -212,10 +213,10 @@ class JobSchedule(StrictModel):
     def _crontab(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from apscheduler.triggers.cron import CronTrigger
+        from bot.crontab import cron_trigger
 
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value, "UTC")  # as the scheduler reads it: 7 = Sunday, 5-7 allowed
         except ValueError as exc:
             raise ValueError(f"expected a 5-field crontab such as '0 9 * * 1-5' ({exc})") from exc
         return value
@@ -297,6 +298,8 @@ class ChannelsConfig(StrictModel):
     )
     routes: dict[Route, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     alert_routes: tuple[AlertRoute, ...] = ()
+    digests: dict[str, DigestConfig] = Field(default_factory=dict)
+    """Scheduled digests per channel (``bot.digests``)."""
     access: AccessPolicy = AccessPolicy()
     """Who may change state. Without an ``access`` key: on Slack and Discord, whoever is in a
     channel that gets alerts or notices (the ``alerts`` and ``notices`` routes and every
@@ -334,6 +337,11 @@ class ChannelsConfig(StrictModel):
         for route, channel in self.routes.items():
             if channel not in self.channels:
                 raise ValueError(f"routes.{route} names channel {channel!r}, which is not defined")
+        return self
+
+    @model_validator(mode="after")
+    def _digest_channels_exist(self) -> ChannelsConfig:
+        check_channels(self.digests, self.channels)
         return self
 
     @model_validator(mode="after")

@@ -80,7 +80,10 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
             report.metrics.message if report.metrics else "not asked",
         )
 
+    from bot.digests import digest_jobs
+
     return {
+        **digest_jobs(app),
         "alerts": alerts_job,
         "ingest": ingest_job,
         "kb-maintain": maintain_job,

@@ -14,6 +14,14 @@ alerts that fired, escalated, reopened or resolved. The policy:
 
 With a ``path`` the state is written atomically after every change and read back on start, so a
 restart neither re-posts firing alerts nor forgets acknowledgements and mutes.
+
+**History**: every closed alert (resolved by the model or by hand) is kept in a bounded list,
+persisted with the rest (``HISTORY_DAYS`` days, at most ``HISTORY_MAX`` alerts), for digests:
+``closed(since)``; ``history_since()`` says from when it is complete once some was dropped. An
+alert that reopens within its cooldown leaves the history until it closes again, so each alert is
+there once, in its final state. The state file stays version 1 (``closed`` and ``history_since``
+are additive keys older Vigil ignores); a file without ``closed`` seeds the history from
+``recent``, and is complete only from the earliest of those.
 """
 
 from __future__ import annotations
@@ -23,8 +31,8 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AlertKey = tuple[str, str, str]  # (service, host, anomaly_type)
-STATE_VERSION = 1
+STATE_VERSION = 1  # the history keys are additive: older Vigil still reads the file
+READABLE_VERSIONS = frozenset({1, 2})  # 2: written by an interim build with the history
+HISTORY_DAYS = 32  # beyond the longest digest period (31 days)
+HISTORY_MAX = 1000
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _TIMES = ("started", "fired_at", "last_seen", "acked_at", "resolved_at")
 
@@ -236,6 +247,8 @@ class AlertBook:
         self._open: dict[AlertKey, Alert] = {}
         self._recent: dict[AlertKey, Alert] = {}  # resolved, still within their cooldown
         self._mutes: list[Mute] = []
+        self._closed: list[Alert] = []  # closed alerts, oldest resolution first (bounded)
+        self._history_since: datetime | None = None  # complete from then (None: all of it)
         self._counter = 0
         if path is not None:
             self._load(path)
@@ -258,6 +271,22 @@ class AlertBook:
             wanted = alert_id.strip()
             alerts = [*self._open.values(), *self._recent.values()]
             return next((a for a in alerts if a.id == wanted), None)
+
+    def closed(self, since: datetime | None = None) -> list[Alert]:
+        """Alerts closed (by the model or by hand) at or after ``since``, oldest first. Their
+        ``latest`` detection is not kept."""
+        with self._lock:
+            return [
+                a
+                for a in self._closed
+                if since is None or (a.resolved_at is not None and a.resolved_at >= since)
+            ]
+
+    def history_since(self) -> datetime | None:
+        """From when ``closed`` is complete: ``None`` while nothing was dropped (by age, by
+        ``HISTORY_MAX``, or in a state file written before the history existed)."""
+        with self._lock:
+            return self._history_since
 
     def mutes(self, now: datetime | None = None) -> list[Mute]:
         """Mutes in force (at ``now`` when given)."""
@@ -292,6 +321,7 @@ class AlertBook:
         alert = self._open.get(key)
         if alert is None and key in self._recent:
             alert = self._recent.pop(key)
+            self._closed = [a for a in self._closed if a.id != alert.id]  # open again
             alert.resolved_at = None
             alert.resolved_by = None
             alert.flaps += 1
@@ -349,6 +379,7 @@ class AlertBook:
         alert.resolved_at = now
         del self._open[alert.key]
         self._recent[alert.key] = alert
+        self._remember(alert, now)
         if alert.posted and not self.is_muted(alert.key, now):
             events.resolved.append(alert)
 
@@ -375,6 +406,7 @@ class AlertBook:
             alert.resolved_at, alert.resolved_by = now, user
             del self._open[alert.key]
             self._recent[alert.key] = alert
+            self._remember(alert, now)
             self._save()
             return alert
 
@@ -399,6 +431,35 @@ class AlertBook:
                 self._save()
             return lifted
 
+    def _remember(self, alert: Alert, now: datetime) -> None:
+        """Put a just-closed alert in the history (a copy without its detection: the live one
+        may reopen and change), dropping what is past ``HISTORY_DAYS`` or beyond
+        ``HISTORY_MAX``."""
+        kept = replace(alert, latest=None)
+        horizon = now - timedelta(days=HISTORY_DAYS)
+        history = [a for a in self._closed if a.id != alert.id]
+        history.append(kept)
+        history.sort(key=_closed_at)
+        self._keep([a for a in history if _closed_at(a) >= horizon], history)
+
+    def _keep(self, wanted: list[Alert], everything: list[Alert]) -> None:
+        """Keep the last ``HISTORY_MAX`` of ``wanted`` (sorted); what is dropped from
+        ``everything`` moves ``history_since`` past it."""
+        self._closed = wanted[-HISTORY_MAX:]
+        kept = {a.id for a in self._closed}
+        dropped = [_closed_at(a) for a in everything if a.id not in kept]
+        if dropped:
+            latest = max(dropped)
+            if self._history_since is None or latest > self._history_since:
+                self._history_since = latest
+
+    def _saved_at(self) -> datetime | None:
+        """When the state file was last written (its modification time)."""
+        try:
+            return datetime.fromtimestamp(self.path.stat().st_mtime, UTC) if self.path else None
+        except OSError:
+            return None
+
     def _unknown(self, alert_id: str) -> str:
         firing = ", ".join(a.id for a in self.active()) or "none"
         return f"No firing alert has the id {alert_id.strip()!r} (firing: {firing})."
@@ -412,6 +473,8 @@ class AlertBook:
                 "counter": self._counter,
                 "open": [a.to_json() for a in self.active()],
                 "recent": [a.to_json() for a in self._recent.values()],
+                "closed": [a.to_json() for a in self._closed],
+                "history_since": _iso(self._history_since),
                 "mutes": [
                     {
                         "selector": str(m.selector),
@@ -438,9 +501,10 @@ class AlertBook:
                 "alert state %s is unreadable (%s); starting with no alerts or mutes", path, exc
             )
             self._open, self._recent, self._mutes, self._counter = {}, {}, [], 0
+            self._closed, self._history_since = [], None
 
     def _restore(self, raw: Any) -> None:
-        if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+        if not isinstance(raw, dict) or raw.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"expected a version {STATE_VERSION} state object")
         self._counter = int(raw.get("counter", 0))
         for item in raw.get("open", []):
@@ -449,6 +513,16 @@ class AlertBook:
         for item in raw.get("recent", []):
             alert = Alert.from_json(item)
             self._recent[alert.key] = alert
+        since = raw.get("history_since")
+        self._history_since = datetime.fromisoformat(since) if since else None
+        if "closed" in raw:
+            closed = sorted((Alert.from_json(item) for item in raw["closed"]), key=_closed_at)
+        else:  # written before the history: what is still in its cooldown, complete from there
+            recent = (replace(a, latest=None) for a in self._recent.values())
+            closed = sorted(recent, key=_closed_at)
+            earliest = closed[0] if closed else None
+            self._history_since = _closed_at(earliest) if earliest else self._saved_at()
+        self._keep(closed, closed)
         for item in raw.get("mutes", []):
             self._mutes.append(
                 Mute(
@@ -459,9 +533,18 @@ class AlertBook:
                 )
             )
         highest = max(
-            (_id_number(a.id) for a in [*self._open.values(), *self._recent.values()]), default=0
+            (_id_number(a.id) for a in [*self._open.values(), *self._recent.values(), *closed]),
+            default=0,
         )
         self._counter = max(self._counter, highest)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def _closed_at(alert: Alert) -> datetime:
+    return alert.resolved_at or alert.last_seen
 
 
 def _worst_per_key(detections: Iterable[Detection]) -> dict[AlertKey, Detection]:

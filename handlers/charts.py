@@ -5,6 +5,7 @@ band shaded and the anomalous window in red. Rendered with matplotlib's Agg canv
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import matplotlib as mpl
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, tzinfo
 
     from knowledge.telemetry import MetricSeries
     from training.live import Detection
@@ -137,6 +138,46 @@ def metric_chart(series: list[MetricSeries], title: str, limit: float | None = N
         if series:
             ax.legend(loc="upper left", fontsize=7, frameon=False)
         figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class TrendPanel:
+    """One panel of the digest's trend chart: a line per service, the team's limit dashed."""
+
+    title: str
+    lines: dict[str, tuple[list[datetime], list[float]]]  # service -> (times, values)
+    limit: float | None = None
+
+
+def digest_chart(panels: list[TrendPanel], title: str, zone: tzinfo) -> bytes:
+    """The digest's trend chart: one panel per ``TrendPanel`` (p95 latency and error rate per
+    service), times in ``zone``. PNG bytes, 800 x 500 px."""
+    with mpl.rc_context({"font.size": 8, "axes.titlesize": 9}):
+        figure = Figure(figsize=SIZE_IN, dpi=DPI)
+        FigureCanvasAgg(figure)
+        axes = figure.subplots(max(len(panels), 1), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, panel in zip(axes, panels, strict=False):
+            for name, (times, values) in sorted(panel.lines.items()):
+                x = np.array([_instant(t) for t in times], dtype=float)
+                ax.plot(x, np.asarray(values, dtype=float), linewidth=1.1, label=name)
+            if panel.limit is not None:
+                ax.axhline(panel.limit, color=ANOMALY, linestyle="--", linewidth=1, label="limit")
+            ax.set_title(panel.title, loc="left")
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.grid(True, linewidth=0.3, alpha=0.5)
+            ax.margins(x=0)
+        if panels and panels[0].lines:
+            axes[0].legend(loc="upper left", fontsize=7, frameon=False, ncol=6)
+        if not panels:
+            axes[0].text(0.5, 0.5, "no metric data", ha="center", va="center")
+        axes[-1].xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=7, tz=zone))
+        axes[-1].xaxis.set_major_formatter(DateFormatter("%a %H:%M", tz=zone))
+        axes[-1].set_xlabel(str(zone))
+        figure.suptitle(title)
+        figure.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.1, hspace=0.3)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

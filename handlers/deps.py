@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from handlers.alertbook import AlertBook
+from handlers.digest_options import DigestSettings
 from handlers.routing import AlertRouter
 from knowledge.answer import Answerer
 from knowledge.config import AnalysisConfig, LLMConfig, PrivacyConfig, PromptsConfig
+from knowledge.incidents import IncidentMemory
 from knowledge.redaction import Redactor
 from knowledge.sources.base import TelemetryReader
 
@@ -39,6 +41,11 @@ class Deps:
     """The anomaly model's detections at a time (``LiveScorer.detect``); ``None``: no alerts."""
     alert_router: AlertRouter = field(default_factory=AlertRouter)
     """Which channel each alert goes to (``ChannelsConfig.alert_router()``)."""
+
+    digests: Mapping[str, DigestSettings] = field(default_factory=dict)
+    """Each channel's configured digest (``ChannelsConfig.digests``), for ``digest`` in chat."""
+    incident_memory: IncidentMemory | None = None
+    """Where summarised incidents are remembered (the store and incidents.json)."""
 
     ingestion_status: Callable[[], list[str]] | None = None
     """One line per ingested source (state, lag, throughput); ``None`` without ingestion."""

@@ -56,8 +56,17 @@ class Registry:
 
 def default_registry() -> Registry:
     """Every command Vigil offers, in the order ``help`` lists them."""
-    from handlers import alertcmds, ask, explain, help, status
+    from handlers import alertcmds, ask, digest, explain, help, status, summarize
 
-    registry = Registry([ask.COMMAND, status.COMMAND, *explain.COMMANDS, *alertcmds.COMMANDS])
+    registry = Registry(
+        [
+            ask.COMMAND,
+            status.COMMAND,
+            *explain.COMMANDS,
+            *alertcmds.COMMANDS,
+            digest.COMMAND,
+            *summarize.COMMANDS,
+        ]
+    )
     registry.add(help.command_for(registry))
     return registry

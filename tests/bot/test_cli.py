@@ -156,6 +156,7 @@ def test_run_stops_after_its_duration_with_its_jobs_stored(
     with sqlite3.connect(data_dir / "scheduler.sqlite") as db:
         assert [row[0] for row in db.execute("select id from apscheduler_jobs order by id")] == [
             "alerts",
+            "digest:digest",  # channels.yml's weekday digest
             "kb-maintain",
         ]
 

@@ -249,3 +249,20 @@ def test_the_web_console_is_on_by_default_only_without_a_chat_platform(
         "general",
         "ops",
     }
+
+
+def test_cron_days_of_the_week_are_crontabs(config_dir: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.scheduler import build_trigger
+
+    def weekend(data: dict) -> None:
+        data["schedules"]["weekend"] = {"job": "alerts", "cron": "0 9 * * 6-7"}
+        data["schedules"]["weekdays"] = {"job": "alerts", "cron": "0 9 * * 1-5"}
+
+    _edit(config_dir, "ai-config.yml", weekend)
+    schedules = _load(config_dir, tmp_path).ai.schedules  # 7 is Sunday, as in crontab
+    friday = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert build_trigger(schedules["weekend"]).get_next_fire_time(None, friday).day == 21  # Sat
+    saturday = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    assert build_trigger(schedules["weekdays"]).get_next_fire_time(None, saturday).day == 23  # Mon
