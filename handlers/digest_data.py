@@ -9,6 +9,7 @@ long period to about ``MAX_POINTS`` points per series.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections import defaultdict
@@ -48,11 +49,12 @@ def step_for(period: timedelta) -> int:
 
 def period_alerts(book: AlertBook, start: datetime, end: datetime) -> list[Alert]:
     """Alerts open at some point of ``[start, end]``: still firing, or closed since ``start``;
-    oldest first."""
+    oldest first. Copies: the alerts job may change the book's own while the digest is written,
+    and the headline and the lines must tell the same story."""
     seen: dict[str, Alert] = {}
     for alert in [*book.closed(start), *book.active()]:
         if alert.started < end:
-            seen[alert.id] = alert
+            seen[alert.id] = copy.copy(alert)
     return sorted(seen.values(), key=lambda a: a.started)
 
 

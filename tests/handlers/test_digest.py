@@ -374,3 +374,19 @@ def test_times_outside_the_period_carry_the_date_and_no_baseline_reads_so() -> N
     )
     [row] = digest.render.baseline_table([key], clock).rows
     assert row[2] == "0.5 % / 2 % (no baseline)" and row[1] == "-"
+
+
+def test_the_digest_reads_a_snapshot_of_the_alerts() -> None:
+    """The alerts job changes the book's alerts while a digest is written (another thread):
+    the digest works on copies, so its headline and its lines tell the same story."""
+    from handlers.digest_data import period_alerts
+    from tests.handlers.test_alertbook import T0, at, detection
+
+    book = AlertBook()
+    book.update([detection(0)], T0)
+    (alert,) = period_alerts(book, T0 - timedelta(hours=1), at(5))
+    assert alert.resolved_at is None
+    book.resolve(alert.id, "ana", at(3))  # meanwhile, in the book
+    assert alert.resolved_at is None  # the digest's copy is unchanged
+    (closed,) = period_alerts(book, T0 - timedelta(hours=1), at(5))
+    assert closed.resolved_by == "ana"
