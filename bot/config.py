@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from dotenv import dotenv_values
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.crontab import check_crontab, check_timezone
 from bot.digests import DigestConfig, check_channels
 from handlers.access import AccessPolicy
 from handlers.alertbook import AlertPolicy
@@ -202,24 +202,13 @@ class JobSchedule(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("expected an IANA time zone such as UTC or Europe/London") from exc
-        return value
+        return check_timezone(value)
 
     @field_validator("cron")
     @classmethod
     def _crontab(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from bot.crontab import cron_trigger
-
-        try:
-            cron_trigger(value, "UTC")  # as the scheduler reads it: 7 = Sunday, 5-7 allowed
-        except ValueError as exc:
-            raise ValueError(f"expected a 5-field crontab such as '0 9 * * 1-5' ({exc})") from exc
-        return value
+        # as the scheduler reads it: 7 = Sunday, 5-7 allowed
+        return None if value is None else check_crontab(value)
 
     @model_validator(mode="after")
     def _one_trigger(self) -> JobSchedule:

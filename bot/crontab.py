@@ -5,6 +5,7 @@ week field is rewritten as day names, which it reads as meant."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -56,3 +57,22 @@ def cron_trigger(cron: str, timezone: str) -> Any:
     from apscheduler.triggers.cron import CronTrigger
 
     return CronTrigger.from_crontab(apscheduler_cron(cron), timezone=timezone)
+
+
+def check_crontab(value: str) -> str:
+    """``value`` when the scheduler can read it as a crontab line, else ``ValueError`` saying
+    what is expected (for config validators)."""
+    try:
+        cron_trigger(value, "UTC")
+    except ValueError as exc:
+        raise ValueError(f"expected a 5-field crontab such as '0 9 * * 1-5' ({exc})") from exc
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """``value`` when it names an IANA time zone, else ``ValueError`` (for config validators)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA time zone such as UTC or Europe/London") from exc
+    return value

@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
 
-from bot.crontab import cron_trigger
+from bot.crontab import check_crontab, check_timezone, cron_trigger
 from handlers.digest_options import DEFAULT_PERIOD, MAX_PERIOD, MIN_PERIOD, SECTIONS, Include
 from knowledge.config import StrictModel
 from knowledge.timeparse import format_duration, parse_duration
@@ -60,20 +59,12 @@ class DigestConfig(StrictModel):
     @field_validator("cron")
     @classmethod
     def _crontab(cls, value: str) -> str:
-        try:
-            cron_trigger(value, "UTC")
-        except ValueError as exc:
-            raise ValueError(f"expected a 5-field crontab such as '0 9 * * 1-5' ({exc})") from exc
-        return value
+        return check_crontab(value)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("expected an IANA time zone such as UTC or Europe/London") from exc
-        return value
+        return check_timezone(value)
 
     @field_validator("period", mode="before")
     @classmethod
@@ -139,16 +130,6 @@ def last_fire(cron: str, timezone: str, at: datetime) -> datetime | None:
                 return fire.astimezone(UTC)
             fire = following
     return None
-
-
-def cron_period(cron: str, timezone: str, at: datetime) -> timedelta:
-    """The time between the cron's latest run at or before ``at`` and the run before it,
-    within ``MIN_PERIOD``..``MAX_PERIOD`` (``DEFAULT_PERIOD`` when it has no such runs)."""
-    latest = last_fire(cron, timezone, at)
-    before = last_fire(cron, timezone, latest - timedelta(seconds=1)) if latest else None
-    if latest is None or before is None:
-        return DEFAULT_PERIOD
-    return min(max(latest - before, MIN_PERIOD), MAX_PERIOD)
 
 
 def period_of(config: DigestConfig | None, at: datetime, *, scheduled: bool = False) -> timedelta:

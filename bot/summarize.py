@@ -20,6 +20,7 @@ from handlers.summarize import to_reply
 from handlers.types import ThreadMessage
 from knowledge.errors import VigilError
 from knowledge.incidents import INCIDENTS_FILE, IncidentMemory, Remembered, Summarizer
+from knowledge.statefile import load_json_file
 from knowledge.store import STORE_DIR
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,7 @@ def load_thread(path: Path) -> list[ThreadMessage]:
 def load_export(path: Path) -> tuple[str, list[ThreadMessage]]:
     """``(channel, messages)`` of an exported thread (channel ``""`` when the file has none)."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ThreadError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ThreadError(f"{path}: cannot read it ({exc})") from None
-    except ValueError as exc:
-        raise ThreadError(f"{path}: not valid JSON ({exc})") from None
+    raw = load_json_file(path, ThreadError)
     channel = ""
     if isinstance(raw, dict) and "messages" in raw:
         channel = str(raw.get("channel") or "")

@@ -56,19 +56,6 @@ class AccessRule(StrictModel):
             or named(self.channels, req.channel)
         )
 
-    def describe(self) -> str:
-        """``users U1, U2; roles oncall`` (for the refusal and ``vigil doctor``)."""
-        parts = [
-            f"{what} {', '.join(names)}"
-            for what, names in (
-                ("users", self.users),
-                ("roles", self.roles),
-                ("channels", self.channels),
-            )
-            if names
-        ]
-        return "; ".join(parts) or "nobody"
-
 
 class AccessPolicy(StrictModel):
     """``access`` in channels.yml. By default the members of the alerts and ops channels may
@@ -95,6 +82,3 @@ class AccessPolicy(StrictModel):
             return True
         rule: AccessRule | None = getattr(self, req.platform, None)
         return rule is not None and rule.allows(req)
-
-    def rule_for(self, platform: str) -> AccessRule | None:
-        return getattr(self, platform, None)

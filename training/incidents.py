@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.redaction import Redactor
-from knowledge.statefile import write_json_atomic
+from knowledge.statefile import load_json_file, write_json_atomic
 from training.dataset_paths import INCIDENT_TYPE
 from training.language_dataset import parse_language_dataset, to_document
 from training.metrics_dataset import DatasetError
@@ -86,14 +86,7 @@ class MergeResult:
 def load_incidents(path: Path) -> list[Incident]:
     """The validated incidents in ``path``; ``IncidentError`` (one line) otherwise."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IncidentError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IncidentError(f"{path}: cannot read it ({exc})") from None
-    except ValueError as exc:
-        raise IncidentError(f"{path}: not valid JSON ({exc})") from None
+    raw = load_json_file(path, IncidentError)
     if isinstance(raw, dict) and "incidents" in raw:
         raw = raw["incidents"]
     if not isinstance(raw, list):

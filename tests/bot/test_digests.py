@@ -21,7 +21,6 @@ from bot.crontab import crontab_weekdays
 from bot.digests import (
     DigestConfig,
     check_channels,
-    cron_period,
     digest_command,
     digest_jobs,
     digest_schedules,
@@ -144,10 +143,14 @@ def test_a_digest_covers_the_time_since_the_previous_run() -> None:
     assert last_fire("0 9 * * *", "UTC", MONDAY_9 - timedelta(seconds=1)) == MONDAY_9 - timedelta(
         days=1
     )
-    assert cron_period("0 9 * * *", "UTC", MONDAY_9 + timedelta(seconds=2)) == timedelta(hours=24)
-    assert cron_period("0 9 * * 1-5", "Europe/London", MONDAY_9) == timedelta(hours=72)
-    assert cron_period("0 */6 * * *", "UTC", MONDAY_9) == timedelta(hours=6)
-    assert cron_period("*/5 * * * *", "UTC", MONDAY_9) == timedelta(minutes=10)  # the minimum
+
+    def scheduled(cron: str, at: datetime, zone: str = "UTC") -> timedelta:
+        return period_of(DigestConfig(cron=cron, timezone=zone), at, scheduled=True)
+
+    assert scheduled("0 9 * * *", MONDAY_9 + timedelta(seconds=2)) == timedelta(hours=24, seconds=2)
+    assert scheduled("0 9 * * 1-5", MONDAY_9, "Europe/London") == timedelta(hours=72)
+    assert scheduled("0 */6 * * *", MONDAY_9 + timedelta(hours=3)) == timedelta(hours=6)
+    assert scheduled("*/5 * * * *", MONDAY_9) == timedelta(minutes=10)  # the minimum
     config = DigestConfig(cron="0 9 * * *", period="2h")  # type: ignore[arg-type]
     assert period_of(config, MONDAY_9) == timedelta(hours=2)
     assert period_of(None, MONDAY_9) == timedelta(hours=24)
