@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -88,9 +89,30 @@ class EnvSettings(StrictModel):
     VIGIL_CONSOLE: bool = False
     VIGIL_LOG_FORMAT: Literal["text", "json"] = "text"
     VIGIL_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    VIGIL_ROLE: Literal["all", "chat", "scheduler"] = "all"
+    """``all``: serve chat and run the scheduled jobs while holding the leader lease; ``chat``:
+    chat fronts only; ``scheduler``: the jobs only (``/metrics`` and the health checks still
+    served)."""
+    VIGIL_SCHEDULER_DB: SecretStr | None = None
+    """SQLAlchemy URL of the job store and leader lease that replicas share (it may carry a
+    password); default ``sqlite:///VIGIL_DATA_DIR/scheduler.sqlite``."""
+    VIGIL_LANCEDB_URI: str | None = None
+    """Where the knowledge store lives: a folder, or ``s3://bucket/prefix`` (also ``gs://``,
+    ``az://``); default ``VIGIL_DATA_DIR/lancedb``."""
+    AWS_ACCESS_KEY_ID: str | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
+    AWS_SESSION_TOKEN: SecretStr | None = None
+    AWS_REGION: str | None = None
+    AWS_ENDPOINT_URL: str | None = None
+    """An S3-compatible endpoint (MinIO, Ceph, ...) for ``VIGIL_LANCEDB_URI=s3://...``."""
 
     @field_validator(
-        "PROMETHEUS_URL", "ELASTICSEARCH_URL", "JAEGER_URL", "OPENAI_BASE_URL", "SLACK_API_URL"
+        "PROMETHEUS_URL",
+        "ELASTICSEARCH_URL",
+        "JAEGER_URL",
+        "OPENAI_BASE_URL",
+        "SLACK_API_URL",
+        "AWS_ENDPOINT_URL",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -122,7 +144,7 @@ class EnvSettings(StrictModel):
             return tuple(int(p) for p in parts)
         return value
 
-    @field_validator("VIGIL_WEB_CONSOLE", mode="before")
+    @field_validator("VIGIL_WEB_CONSOLE", "VIGIL_ROLE", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -156,6 +178,19 @@ class EnvSettings(StrictModel):
             return self.VIGIL_WEB_CONSOLE == "on"
         return self.SLACK_BOT_TOKEN is None and self.DISCORD_TOKEN is None
 
+    @field_validator("VIGIL_SCHEDULER_DB")
+    @classmethod
+    def _sql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^[a-z][\w+]*://", value.get_secret_value()):
+            raise ValueError("expected a SQLAlchemy URL such as postgresql+psycopg://host/vigil")
+        return value
+
+    def scheduler_db_url(self) -> str:
+        """The job store's SQLAlchemy URL (the shared one, else SQLite in the data dir)."""
+        if self.VIGIL_SCHEDULER_DB is not None:
+            return self.VIGIL_SCHEDULER_DB.get_secret_value()
+        return f"sqlite:///{self.VIGIL_DATA_DIR / 'scheduler.sqlite'}"
+
     def secret_values(self) -> list[str]:
         """Every configured secret, so that logging can scrub them verbatim."""
         values = []
@@ -167,6 +202,41 @@ class EnvSettings(StrictModel):
 
 
 ENV_KEYS = tuple(EnvSettings.model_fields)
+SECRET_KEYS = tuple(
+    name
+    for name, field in EnvSettings.model_fields.items()
+    if SecretStr in typing.get_args(field.annotation)
+)
+SECRET_FILE_KEYS = tuple(f"{name}_FILE" for name in SECRET_KEYS)
+"""``SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token``: the secret is read from that file
+(Docker and Kubernetes secrets), never from the command line."""
+
+
+def _read_secret_files(values: dict[str, Any], origin: dict[str, str]) -> None:
+    """Replace each ``KEY_FILE`` in ``values`` by ``KEY`` with the file's content (stripped)."""
+    for key in SECRET_KEYS:
+        path = values.pop(f"{key}_FILE", None)
+        if path is None:
+            continue
+        where = origin.pop(f"{key}_FILE", "environment")
+        if key in values:
+            raise ConfigError(key, where, f"set {key} or {key}_FILE, not both")
+        try:
+            secret = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(
+                f"{key}_FILE",
+                where,
+                f"expected a readable file holding the secret ({reason})",
+                path,
+            ) from None
+        if not secret:
+            raise ConfigError(
+                f"{key}_FILE", where, "expected a file holding the secret; it is empty", path
+            )
+        values[key] = secret
+        origin[key] = f"{where} ({key}_FILE)"
 
 
 def is_loopback(host: str) -> bool:
@@ -227,6 +297,26 @@ class DemoSettings(StrictModel):
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
 
 
+class SchedulerSettings(StrictModel):
+    """How replicas share the scheduled jobs: one leader runs them, the others stand by."""
+
+    lease: timedelta = timedelta(seconds=15)
+    """The leader renews its lease every third of this; a standby takes over once the lease
+    has run out without renewal (the leader died or lost the job store)."""
+
+    @field_validator("lease", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("lease")
+    @classmethod
+    def _at_least(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("expected a duration of at least 1s, such as 15s")
+        return value
+
+
 class AnomalySettings(StrictModel):
     """How the alerts job reads and scores live metrics with the promoted anomaly model."""
 
@@ -256,6 +346,7 @@ class AIConfigFile(StrictModel):
     knowledge: KnowledgeConfig = KnowledgeConfig()
     sources: SourcesConfig = SourcesConfig()
     schedules: dict[str, JobSchedule] = Field(default_factory=dict)
+    scheduler: SchedulerSettings = SchedulerSettings()
     demo: DemoSettings = DemoSettings()
     alerts: AlertPolicy = AlertPolicy()
     anomaly: AnomalySettings = AnomalySettings()
@@ -424,11 +515,13 @@ def _load_env(env_file: Path | None, environ: dict[str, str]) -> EnvSettings:
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v} if env_file else {}
     origin: dict[str, str] = {k: str(env_file) for k in from_file}
     values: dict[str, Any] = dict(from_file)
-    for key in ENV_KEYS:
+    for key in (*ENV_KEYS, *SECRET_FILE_KEYS):
         if environ.get(key):
             values[key] = environ[key]
             origin[key] = "environment"
-    unknown = [k for k in from_file if k not in ENV_KEYS and k != "VIGIL_CONFIG_DIR"]
+    _read_secret_files(values, origin)
+    known = {*ENV_KEYS, *SECRET_FILE_KEYS, "VIGIL_CONFIG_DIR"}
+    unknown = [k for k in from_file if k not in known]
     if unknown:
         key = unknown[0]
         raise ConfigError(key, str(env_file), _unknown_key_hint(key, ENV_KEYS))
@@ -438,7 +531,7 @@ def _load_env(env_file: Path | None, environ: dict[str, str]) -> EnvSettings:
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "?"
         got = values.get(key)
-        if got is not None and key.endswith(("TOKEN", "SECRET", "KEY")):
+        if got is not None and (key in SECRET_KEYS or key.endswith(("TOKEN", "SECRET", "KEY"))):
             got = "***"
         raise ConfigError(key, origin.get(key, "environment"), _expected(error), got) from None
 
