@@ -15,6 +15,7 @@ from bot.digests import digest_schedules
 from bot.ingestion import Ingestion
 from bot.jobs import job_table
 from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
+from bot.leader import LeaderLease, Leadership, default_holder
 from bot.scheduler import JobStats, VigilScheduler
 from handlers import messages
 from handlers.alertbook import AlertBook
@@ -33,7 +34,6 @@ from training.live import LiveScorer
 
 log = logging.getLogger(__name__)
 
-SCHEDULER_STORE = "scheduler.sqlite"
 WATERMARKS_FILE = "watermarks.json"
 ALERTS_FILE = "alerts.json"
 
@@ -142,14 +142,26 @@ class VigilApp:
             self.registry, access=settings.channels.access, limits=settings.ai.chat
         )
         self.hub = ChannelHub()
+        self.leadership: Leadership | None = None
+        if settings.env.VIGIL_ROLE != "chat":
+            self.leadership = Leadership(
+                LeaderLease(
+                    settings.env.scheduler_db_url(),
+                    settings.ai.scheduler.lease.total_seconds(),
+                    holder=default_holder(instance),
+                ),
+                on_elected=self._elected,
+                on_deposed=self._deposed,
+            )
         self.scheduler = VigilScheduler(
-            store_path=Path(settings.data_dir) / SCHEDULER_STORE,
+            store=settings.env.scheduler_db_url(),
             schedules=schedules,
             jobs=job_table(self),
             instance=instance,
             config_source=str(settings.config_dir / "ai-config.yml"),
             on_failure=self._job_failed,
             on_recovery=self._job_recovered,
+            may_run=self.leadership.holds_lease if self.leadership else None,
         )
 
     async def start(self, wait_for_model: bool = False) -> None:
@@ -160,7 +172,9 @@ class VigilApp:
             self.models.ensure()
             if wait_for_model:
                 await asyncio.to_thread(self.models.wait)
-        self.scheduler.start()
+        if self.leadership is not None:
+            # a lone replica holds the lease at once and starts its jobs before this returns
+            await self.leadership.start()
         if self.store_error is not None:
             await self.post(
                 self.settings.channels.route("notices"),
@@ -187,6 +201,8 @@ class VigilApp:
             log.error("could not load runbooks and domain notes: %s", exc)
 
     async def stop(self) -> None:
+        if self.leadership is not None:
+            await self.leadership.stop()
         await self.scheduler.stop()
         if self._sync_task is not None:
             await self._sync_task
@@ -195,6 +211,12 @@ class VigilApp:
         if self.ingestion is not None:
             await self.ingestion.wait_idle()
             self.ingestion.close()
+
+    async def _elected(self) -> None:
+        self.scheduler.start()
+
+    async def _deposed(self) -> None:
+        await self.scheduler.stop()
 
     async def _ingestion_notice(self, text: str, error: bool) -> None:
         await self.post(self.settings.channels.route("notices"), Reply(text, error=error))

@@ -85,28 +85,77 @@ def check_lancedb(settings: Settings) -> Check:
             f"{stats.path}: {stats.documents:,} documents, {len(stats.indexes)} index(es){newest}"
         )
 
-    return _probe(
-        "knowledge store",
-        run,
-        "check VIGIL_DATA_DIR; move a damaged store aside and run `vigil kb add-runbooks`",
-    )
+    from bot.knowledge import store_location
+    from knowledge.store import is_remote
+
+    hint = "check VIGIL_DATA_DIR; move a damaged store aside and run `vigil kb add-runbooks`"
+    if is_remote(store_location(settings)):
+        hint = (
+            "check VIGIL_LANCEDB_URI: the endpoint (AWS_ENDPOINT_URL) reachable, the bucket "
+            "created, the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) allowed to "
+            "list, read and write it"
+        )
+    return _probe("knowledge store", run, hint)
 
 
 def check_scheduler_store(settings: Settings) -> Check:
+    shared = settings.env.VIGIL_SCHEDULER_DB is not None
+
     def run() -> str:
-        path = Path(settings.data_dir) / "scheduler.sqlite"
-        if not path.exists():
-            return "no job store yet (created on first start)"
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+        if not shared:
+            path = Path(settings.data_dir) / "scheduler.sqlite"
+            if not path.exists():
+                return "no job store yet (created on first start)"
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                tables = {
+                    r[0] for r in db.execute("select name from sqlite_master where type='table'")
+                }
+                jobs = (
+                    db.execute("select count(*) from apscheduler_jobs").fetchone()[0]
+                    if ("apscheduler_jobs" in tables)
+                    else 0
+                )
+            return f"{path} readable, {jobs} job(s) stored"
+        return _shared_store_line(settings)
+
+    fix = (
+        "check VIGIL_SCHEDULER_DB (reachable, credentials, the database exists)"
+        if shared
+        else "move the damaged scheduler.sqlite aside; it is rebuilt"
+    )
+    return _probe("scheduler store", run, fix)
+
+
+def _shared_store_line(settings: Settings) -> str:
+    """The shared job store: reachable, how many jobs, and who holds the leader lease."""
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.leader import LeaderLease
+
+    url = settings.env.scheduler_db_url()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
             jobs = (
-                db.execute("select count(*) from apscheduler_jobs").fetchone()[0]
-                if ("apscheduler_jobs" in tables)
+                conn.execute(text("select count(*) from apscheduler_jobs")).scalar_one()
+                if "apscheduler_jobs" in tables
                 else 0
             )
-        return f"{path} readable, {jobs} job(s) stored"
-
-    return _probe("scheduler store", run, "move the damaged scheduler.sqlite aside; it is rebuilt")
+        lease = LeaderLease(url, settings.ai.scheduler.lease.total_seconds())
+        state = lease.state()
+        lease.close()
+    except SQLAlchemyError as exc:
+        raise RuntimeError(str(getattr(exc, "orig", None) or exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+    holder = (
+        f"leader {state.holder} (lease {state.expires_in_s:.0f}s left)"
+        if state.holder and state.expires_in_s > 0
+        else "no leader now"
+    )
+    return f"{engine.url.render_as_string(hide_password=True)} reachable, {jobs} job(s), {holder}"
 
 
 def check_integrations(settings: Settings) -> list[Check]:

@@ -1,4 +1,6 @@
-"""One APScheduler scheduler per process, with its job store in SQLite under ``VIGIL_DATA_DIR``.
+"""One APScheduler scheduler per process, with its job store in SQL: SQLite under
+``VIGIL_DATA_DIR`` by default, or the database replicas share (``VIGIL_SCHEDULER_DB``), where
+only the replica holding the leader lease (``bot.leader``) runs the scheduler.
 
 Jobs come from configuration (``schedules:`` in ai-config.yml): each names a job kind that the
 app provides and an ``every`` or ``cron`` trigger. The job store persists next run times, so a
@@ -70,14 +72,17 @@ class VigilScheduler:
 
     def __init__(
         self,
-        store_path: Path,
+        store: Path | str,
         schedules: Mapping[str, JobSchedule],
         jobs: Mapping[str, JobFunc],
         instance: str = "main",
         config_source: str = "data_config/ai-config.yml",
         on_failure: FailureHook | None = None,
         on_recovery: FailureHook | None = None,
+        may_run: Callable[[], bool] | None = None,
     ) -> None:
+        """``store``: a SQLAlchemy URL, or the path of a SQLite file. ``may_run``: checked
+        before each job runs (the leader lease is still ours); a job it refuses is skipped."""
         for name, schedule in schedules.items():
             kind = schedule.job or name
             if kind not in jobs:
@@ -86,7 +91,9 @@ class VigilScheduler:
                     config_source,
                     f"unknown job {kind!r}; expected one of: {', '.join(sorted(jobs))}",
                 )
-        self.store_path = store_path
+        self.store_url = store if isinstance(store, str) else f"sqlite:///{store}"
+        self.store_path = store if isinstance(store, Path) else None
+        self.may_run = may_run
         self.schedules = {n: s for n, s in schedules.items() if s.enabled}
         self.jobs = jobs
         self.instance = instance
@@ -104,9 +111,10 @@ class VigilScheduler:
         """Open the job store, reconcile it with the configuration, and start firing jobs."""
         if self.instance in _INSTANCES:
             raise RuntimeError(f"a scheduler named {self.instance!r} is already running")
-        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.store_path is not None:
+            self.store_path.parent.mkdir(parents=True, exist_ok=True)
         scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.store_path}")},
+            jobstores={"default": SQLAlchemyJobStore(url=self.store_url)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -152,6 +160,9 @@ class VigilScheduler:
         schedule = self.schedules.get(name)
         if schedule is None:
             log.warning("job %s is no longer configured; skipped", name)
+            return False
+        if self.may_run is not None and not self.may_run():
+            log.warning("job %s skipped: this replica no longer holds the scheduler lease", name)
             return False
         task = asyncio.current_task()
         if task is not None:

@@ -1,0 +1,250 @@
+"""One scheduler among replicas: a lease row in the SQL database that holds the job store.
+
+Every replica that may run jobs (``VIGIL_ROLE`` ``all`` or ``scheduler``) competes for the
+lease named ``scheduler``. The holder renews it every third of ``scheduler.lease`` and runs the
+jobs; the others try as often and take over once it has run out: the holder died, hung, or lost
+the database. A holder that cannot renew for two thirds of the lease stops its jobs before anyone
+else may take over, so two replicas never run jobs at once (given clocks within a few seconds).
+
+Taking the lease is one conditional ``UPDATE`` (or the first ``INSERT``), atomic in SQLite,
+PostgreSQL and MySQL alike, so no advisory-lock dialect is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+_METADATA = MetaData()
+LEASES = Table(
+    "vigil_leases",
+    _METADATA,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+
+def default_holder(instance: str = "main") -> str:
+    """``host:pid`` (``/instance`` for a second app in one process): unique among live
+    replicas, and the same when a pod's container restarts."""
+    suffix = "" if instance == "main" else f"/{instance}"
+    return f"{socket.gethostname()}:{os.getpid()}{suffix}"
+
+
+def _dead_local_process(holder: str) -> bool:
+    """Whether ``holder`` names a process on this host that no longer exists."""
+    host, _, pid = holder.split("/", 1)[0].rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str | None
+    expires_in_s: float
+
+
+class LeaderLease:
+    """The lease row: ``acquire`` takes or renews it, ``release`` gives it up."""
+
+    def __init__(
+        self,
+        url: str,
+        lease_s: float,
+        name: str = "scheduler",
+        holder: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.lease_s = lease_s
+        self.name = name
+        self.holder = holder or default_holder()
+        self.clock = clock
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.url, pool_pre_ping=True)
+            _METADATA.create_all(self._engine, tables=[LEASES])
+        return self._engine
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free, ran out, or is ours; renew it when ours. Raises
+        ``SQLAlchemyError`` when the database cannot be reached."""
+        now = self.clock()
+        expires = now + self.lease_s
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sql_update(LEASES)
+                .where(LEASES.c.name == self.name)
+                .where((LEASES.c.holder == self.holder) | (LEASES.c.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+            ).rowcount
+            if taken:
+                return True
+            row = conn.execute(select(LEASES).where(LEASES.c.name == self.name)).first()
+            if row is not None:
+                if not _dead_local_process(row.holder):
+                    return False
+                # its holder was killed on this host (kill -9, OOM): no need to wait it out
+                return bool(
+                    conn.execute(
+                        sql_update(LEASES)
+                        .where(LEASES.c.name == self.name)
+                        .where(LEASES.c.holder == row.holder)
+                        .values(holder=self.holder, expires_at=expires)
+                    ).rowcount
+                )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(LEASES).values(name=self.name, holder=self.holder, expires_at=expires)
+                )
+        except IntegrityError:  # another replica inserted it first
+            return False
+        return True
+
+    def release(self) -> None:
+        """Let the lease go at once (a graceful stop), so a standby need not wait it out."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sql_update(LEASES)
+                .where(LEASES.c.name == self.name)
+                .where(LEASES.c.holder == self.holder)
+                .values(expires_at=0.0)
+            )
+
+    def state(self) -> LeaseState:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(LEASES).where(LEASES.c.name == self.name)).first()
+        if row is None:
+            return LeaseState(None, 0.0)
+        return LeaseState(row.holder, max(0.0, row.expires_at - self.clock()))
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Leadership:
+    """Keeps trying for the lease; ``on_elected`` when this replica gets it, ``on_deposed``
+    when it can no longer be sure it holds it."""
+
+    def __init__(
+        self,
+        lease: LeaderLease,
+        on_elected: Hook,
+        on_deposed: Hook,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lease = lease
+        self.on_elected = on_elected
+        self.on_deposed = on_deposed
+        self.monotonic = monotonic
+        self.leader = False
+        self.elections = 0
+        self.last_error: str | None = None
+        self._renewed_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def interval_s(self) -> float:
+        return self.lease.lease_s / 3
+
+    def holds_lease(self) -> bool:
+        """Whether this replica is the leader and renewed recently enough to be sure no other
+        replica can have taken over (the check before each job runs)."""
+        return self.leader and self.monotonic() - self._renewed_at < self.lease.lease_s * 2 / 3
+
+    async def start(self) -> None:
+        """Try once now (a lone replica starts its jobs at once), then keep trying."""
+        await self._tick()
+        self._task = asyncio.create_task(self._loop(), name="vigil-leadership")
+
+    async def stop(self) -> None:
+        """Stop trying; when leader, stop the jobs and release the lease."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.leader:
+            self.leader = False
+            await self.on_deposed()
+            try:
+                await asyncio.to_thread(self.lease.release)
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "could not release the scheduler lease (%s); it runs out by itself",
+                    _reason(exc),
+                )
+        await asyncio.to_thread(self.lease.close)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            await self._tick()
+
+    async def _tick(self) -> None:
+        try:
+            held = await asyncio.to_thread(self.lease.acquire)
+        except SQLAlchemyError as exc:
+            reason = _reason(exc)
+            if reason != self.last_error:
+                log.error("scheduler lease: the job store database is unreachable (%s)", reason)
+            self.last_error = reason
+            if self.leader and not self.holds_lease():
+                log.error("scheduler lease not renewed in time: stopping the jobs here")
+                await self._depose()
+            return
+        if self.last_error is not None:
+            log.info("scheduler lease: the job store database is back")
+            self.last_error = None
+        if held:
+            self._renewed_at = self.monotonic()
+            if not self.leader:
+                self.leader = True
+                self.elections += 1
+                log.info(
+                    "this replica (%s) holds the scheduler lease: running the jobs",
+                    self.lease.holder,
+                )
+                await self.on_elected()
+        elif self.leader:
+            log.warning("another replica took the scheduler lease: stopping the jobs here")
+            await self._depose()
+
+    async def _depose(self) -> None:
+        self.leader = False
+        await self.on_deposed()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return f"{type(exc).__name__}: {text}"[:300]
