@@ -12,10 +12,12 @@ from bot.anomaly import ModelService
 from bot.channels import ChannelHub
 from bot.config import JobSchedule, Settings
 from bot.digests import digest_schedules
+from bot.http import HttpServer
 from bot.ingestion import Ingestion
 from bot.jobs import job_table
 from bot.knowledge import build_answerer, make_redactor, open_store, runbooks_dir
 from bot.leader import LeaderLease, Leadership, default_holder
+from bot.metrics import Metrics
 from bot.scheduler import JobStats, VigilScheduler
 from handlers import messages
 from handlers.alertbook import AlertBook
@@ -138,8 +140,12 @@ class VigilApp:
         if self.ingestion is not None:
             schedules = ingest_schedules(schedules, self.ingestion.sources.values())
         self.registry = registry or default_registry()
+        self.metrics = Metrics()
         self.router = Router(
-            self.registry, access=settings.channels.access, limits=settings.ai.chat
+            self.registry,
+            access=settings.channels.access,
+            limits=settings.ai.chat,
+            observe=self.metrics.observe_request,
         )
         self.hub = ChannelHub()
         self.leadership: Leadership | None = None
@@ -163,6 +169,7 @@ class VigilApp:
             on_recovery=self._job_recovered,
             may_run=self.leadership.holds_lease if self.leadership else None,
         )
+        self.metrics.bind(self)
 
     async def start(self, wait_for_model: bool = False) -> None:
         """Start the jobs. ``wait_for_model``: when no anomaly model is promoted yet, train the
@@ -211,6 +218,25 @@ class VigilApp:
         if self.ingestion is not None:
             await self.ingestion.wait_idle()
             self.ingestion.close()
+
+    def serve_operations(self, http: HttpServer) -> None:
+        """``/metrics`` and the scheduler's part of ``/healthz`` and ``/readyz`` on ``http``."""
+        http.metrics = self.metrics.render
+        http.checks["scheduler"] = self._scheduler_health
+
+    def _scheduler_health(self) -> dict[str, object]:
+        role = self.settings.env.VIGIL_ROLE
+        if self.leadership is None:
+            return {"ok": True, "role": role, "jobs": "not run here"}
+        health: dict[str, object] = {
+            "ok": True,  # a standby is healthy; a lost job store is retried, not restarted
+            "role": role,
+            "leader": self.leadership.leader,
+            "jobs": "running" if self.scheduler.running else "standing by",
+        }
+        if self.leadership.last_error:
+            health["error"] = self.leadership.last_error
+        return health
 
     async def _elected(self) -> None:
         self.scheduler.start()

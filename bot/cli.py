@@ -114,23 +114,35 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    role = settings.env.VIGIL_ROLE
     try:
-        fronts = await start_fronts(bot)
+        # the scheduler role serves no chat, only /metrics and the health checks
+        chat = role != "scheduler"
+        fronts = await start_fronts(
+            bot, web=None if chat else False, platforms=chat, serve_http=True
+        )
     except OSError as exc:
         typer.echo(f"vigil: {exc.strerror or exc}", err=True)
         return 2
+    assert fronts.http is not None
+    bot.serve_operations(fronts.http)
     try:
         await bot.start()
     except BaseException:
         await fronts.stop()
         raise
+    fronts.http.ready = True
     for front in fronts.fronts:
         # the web console's own url carries its token: log the server's
         where = fronts.http.url if front.platform == "web" and fronts.http else None
         log.info("chat on %s%s", front.platform, f" at {where}" if where else "")
-    if not fronts.fronts:
+    if not fronts.fronts and role != "scheduler":
         log.warning("no chat front: set SLACK_BOT_TOKEN or DISCORD_TOKEN, or VIGIL_WEB_CONSOLE=on")
-    log.info("vigil is running; Ctrl-C to stop")
+    log.info(
+        "vigil is running (role %s; /metrics, /healthz and /readyz at %s); Ctrl-C to stop",
+        role,
+        fronts.http.url,
+    )
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)

@@ -83,11 +83,15 @@ async def run_demo(
     if console is not None:  # serving already, while the first model trains
         stdout.write(f"Web console: {getattr(console, 'url', '')}\n")
         stdout.flush()
+    if fronts.http is not None:
+        app.serve_operations(fronts.http)
     try:
         await app.start(wait_for_model=True)
     except BaseException:
         await fronts.stop()
         raise
+    if fronts.http is not None:
+        fronts.http.ready = True
     exporter = None
     if settings.ai.demo.exporter_port is not None:
         from knowledge.sources.exporter import serve

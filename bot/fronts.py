@@ -41,18 +41,20 @@ async def start_fronts(
     web: bool | None = None,
     port: int | None = None,
     platforms: bool = True,
+    serve_http: bool = False,
 ) -> Fronts:
     """Build, wire and start the fronts; ``web`` overrides ``VIGIL_WEB_CONSOLE`` and ``port``
     ``VIGIL_HTTP_PORT``; ``platforms=False`` leaves Slack and Discord out (the demo must not
     post its made-up incidents to a real workspace). Raises ``ChatError`` (one line) when a
     platform refuses, ``OSError`` when the port is taken; what had started is stopped first.
-    The HTTP server runs whenever a front does (``/healthz``)."""
+    The HTTP server runs whenever a front does, and with ``serve_http`` even without one
+    (``vigil run``: ``/metrics`` and the health checks)."""
     env = app.settings.env
     web = env.web_console_on() if web is None else web
     slack = platforms and env.SLACK_BOT_TOKEN is not None
     discord = platforms and env.DISCORD_TOKEN is not None
     running = Fronts()
-    if web or slack or discord:
+    if web or slack or discord or serve_http:
         running.http = HttpServer(
             env.VIGIL_HTTP_HOST, env.VIGIL_HTTP_PORT if port is None else port
         )

@@ -1,8 +1,13 @@
 """The one HTTP server of a Vigil process (aiohttp), on ``VIGIL_HTTP_HOST:VIGIL_HTTP_PORT``.
 
 Fronts add their routes before ``start``: Slack events at ``/slack/events`` (HTTP mode), the web
-console at ``/``. ``/healthz`` answers ``{"status": "ok", "components": {...}}`` with what each
-registered component reports.
+console at ``/``. For operators and orchestrators:
+
+- ``/healthz`` (liveness): ``{"status": "ok", "components": {...}}`` with what each registered
+  component reports; 503 when one is down.
+- ``/readyz`` (readiness): 503 ``starting`` until the process says it is ready (the app started,
+  the fronts connected), then as ``/healthz``.
+- ``/metrics``: the process's own metrics in the Prometheus text format, when a renderer is set.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], dict[str, Any]]
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class HttpServer:
@@ -25,7 +31,12 @@ class HttpServer:
         self.port: int | None = None
         self.app = web.Application(client_max_size=2 * 1024 * 1024)
         self.checks: dict[str, HealthCheck] = {}
+        self.ready = False
+        """Set by the process once it serves: until then ``/readyz`` answers 503."""
+        self.metrics: Callable[[], bytes] | None = None
         self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -60,15 +71,33 @@ class HttpServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    def _components(self) -> tuple[bool, dict[str, Any]]:
         components: dict[str, Any] = {}
         for name, check in self.checks.items():
             try:
                 components[name] = check()
             except Exception as exc:
                 components[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        ok = all(bool(c.get("ok", True)) for c in components.values())
+        return all(bool(c.get("ok", True)) for c in components.values()), components
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        ok, components = self._components()
         return web.json_response(
             {"status": "ok" if ok else "degraded", "components": components},
             status=200 if ok else 503,
         )
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return web.json_response({"status": "starting", "components": {}}, status=503)
+        ok, components = self._components()
+        return web.json_response(
+            {"status": "ready" if ok else "not ready", "components": components},
+            status=200 if ok else 503,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self.metrics is None:
+            raise web.HTTPNotFound(text="no metrics in this process")
+        # on the loop: collectors read state that the loop changes, and they are quick
+        return web.Response(body=self.metrics(), headers={"Content-Type": METRICS_CONTENT_TYPE})

@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Literal
 
 from handlers import messages
 from handlers.access import AccessPolicy
@@ -79,6 +81,10 @@ def garbled(text: str) -> bool:
     return printable < len(text) * 0.5
 
 
+Outcome = Literal["ok", "error", "refused"]
+Observe = Callable[[str, str, Outcome, float], None]
+
+
 class Router:
     """Dispatches a ``ChatRequest`` to its command. Never raises: failures become replies.
 
@@ -91,42 +97,65 @@ class Router:
         registry: Registry,
         access: AccessPolicy | None = None,
         limits: ChatLimits | None = None,
+        observe: Observe | None = None,
     ) -> None:
+        """``observe(command, platform, outcome, seconds)`` hears of every request (metrics)."""
         self.registry = registry
+        self.observe = observe
         self.access = access or AccessPolicy()
         self.limits = limits or ChatLimits()
         self.limiter = RateLimiter(self.limits)
 
     async def dispatch(self, req: ChatRequest, deps: Deps) -> Reply:
+        began = time.perf_counter()
+        command, outcome, reply = await self._route(req, deps)
+        if self.observe is not None:
+            self.observe(command, req.platform, outcome, time.perf_counter() - began)
+        return reply
+
+    async def _route(self, req: ChatRequest, deps: Deps) -> tuple[str, Outcome, Reply]:
+        """``(command or "-", outcome, reply)``."""
         limit = self.limits.max_input_chars
         if len(req.text) > limit:
-            return Reply(
-                messages.TOO_LONG.format(length=len(req.text), limit=limit),
-                ephemeral=True,
-                error=True,
+            return (
+                "-",
+                "refused",
+                Reply(
+                    messages.TOO_LONG.format(length=len(req.text), limit=limit),
+                    ephemeral=True,
+                    error=True,
+                ),
             )
         name, args = parse(req.text, self.registry)
         if not name:
-            return Reply(messages.EMPTY_INPUT, ephemeral=True)
+            return "-", "refused", Reply(messages.EMPTY_INPUT, ephemeral=True)
         if garbled(strip_mentions(req.text)):
-            return Reply(messages.GARBLED_INPUT, ephemeral=True)
+            return "-", "refused", Reply(messages.GARBLED_INPUT, ephemeral=True)
         wait = self.limiter.check(req)
         if wait > 0:
             if not self.limiter.first_refusal(req):
-                return Reply("", ephemeral=True)  # told already: fronts post nothing
-            return Reply(
-                messages.RATE_LIMITED.format(seconds=max(1, round(wait))),
-                ephemeral=True,
-                error=True,
+                return "-", "refused", Reply("", ephemeral=True)  # told already: post nothing
+            return (
+                "-",
+                "refused",
+                Reply(
+                    messages.RATE_LIMITED.format(seconds=max(1, round(wait))),
+                    ephemeral=True,
+                    error=True,
+                ),
             )
         command = self.registry.get(name)
         if command is None:
             close = difflib.get_close_matches(name, self.registry.names(), n=1, cutoff=0.6)
             suggestion = messages.DID_YOU_MEAN.format(name=close[0]) if close else ""
-            return Reply(
-                messages.UNKNOWN_COMMAND.format(name=name[:40], suggestion=suggestion),
-                ephemeral=True,
-                error=True,
+            return (
+                "-",
+                "refused",
+                Reply(
+                    messages.UNKNOWN_COMMAND.format(name=name[:40], suggestion=suggestion),
+                    ephemeral=True,
+                    error=True,
+                ),
             )
         if command.mutates and not self.access.allows(req):
             log.info(
@@ -136,12 +165,16 @@ class Router:
                 req.channel,
                 req.platform,
             )
-            return Reply(
-                messages.NOT_AUTHORIZED.format(command=command.name), ephemeral=True, error=True
+            return (
+                command.name,
+                "refused",
+                Reply(
+                    messages.NOT_AUTHORIZED.format(command=command.name), ephemeral=True, error=True
+                ),
             )
         req = replace(req, command=command.name, args=args)
         try:
-            return await command.handler(req, deps)
+            reply = await command.handler(req, deps)
         except Exception:
             error_id = uuid.uuid4().hex[:8]
             log.exception(
@@ -152,7 +185,12 @@ class Router:
                 req.channel,
                 req.platform,
             )
-            return Reply(
-                messages.HANDLER_FAILED.format(command=command.name, error_id=error_id),
-                error=True,
+            return (
+                command.name,
+                "error",
+                Reply(
+                    messages.HANDLER_FAILED.format(command=command.name, error_id=error_id),
+                    error=True,
+                ),
             )
+        return command.name, "error" if reply.error else "ok", reply

@@ -88,6 +88,13 @@ class RoutingRule(StrictModel):
 DEFAULT_MODELS: dict[Tier, str] = {"simple": "llama3.2:3b", "complex": "llama3.1:8b"}
 
 
+class ModelPrice(StrictModel):
+    """What a model costs, in US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
 class LLMConfig(StrictModel):
     provider: Literal["auto", "extractive", "ollama", "openai", "transformers"] = "auto"
     models: dict[Tier, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
@@ -100,6 +107,16 @@ class LLMConfig(StrictModel):
     local`` wrote. Empty: none."""
     max_new_tokens: int = Field(default=512, ge=1, le=32_768)
     """The most tokens the ``transformers`` provider generates per answer."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Model name (or the start of one: ``gpt-4o-mini`` prices ``gpt-4o-mini-2024-07-18``) ->
+    price, for the LLM cost in ``/metrics``. Models without a price count tokens only."""
+
+    def price_of(self, model: str) -> ModelPrice | None:
+        """The price of ``model``: its own entry, else the longest name it starts with."""
+        if model in self.prices:
+            return self.prices[model]
+        starts = [name for name in self.prices if model.startswith(name)]
+        return self.prices[max(starts, key=len)] if starts else None
 
 
 class PrivacyConfig(StrictModel):

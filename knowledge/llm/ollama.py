@@ -18,6 +18,7 @@ import ollama
 
 from knowledge.errors import ProviderError
 from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens, root_cause, scrub
+from knowledge.llm.usage import USAGE
 
 T = TypeVar("T")
 
@@ -82,18 +83,21 @@ class OllamaProvider:
                 raise self._error("ended the stream before it was done")
             text = "".join(pieces)
         prompt_tokens, completion_tokens = last.prompt_eval_count, last.eval_count
-        return Completion(
-            text=text,
-            model=last.model or model,
-            prompt_tokens=(
-                prompt_tokens
-                if prompt_tokens is not None
-                else sum(estimate_tokens(m.content) for m in messages)
+        return USAGE.record(
+            self.name,
+            Completion(
+                text=text,
+                model=last.model or model,
+                prompt_tokens=(
+                    prompt_tokens
+                    if prompt_tokens is not None
+                    else sum(estimate_tokens(m.content) for m in messages)
+                ),
+                completion_tokens=(
+                    completion_tokens if completion_tokens is not None else estimate_tokens(text)
+                ),
+                estimated=prompt_tokens is None or completion_tokens is None,
             ),
-            completion_tokens=(
-                completion_tokens if completion_tokens is not None else estimate_tokens(text)
-            ),
-            estimated=prompt_tokens is None or completion_tokens is None,
         )
 
     def warm(self, model: str, timeout_s: float) -> None:

@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from knowledge.errors import ProviderError
 from knowledge.llm.base import Completion, Message, OnToken, estimate_tokens, root_cause, scrub
+from knowledge.llm.usage import USAGE
 
 T = TypeVar("T")
 
@@ -95,16 +96,19 @@ class OpenAIProvider:
             if not chunks:  # not even the opening chunk: this was no event stream
                 raise self._error(where, "sent a malformed response (no chunks)")
             text = "".join(pieces)
-        return Completion(
-            text=text,
-            model=answered_by or model,
-            prompt_tokens=(
-                usage.prompt_tokens
-                if usage is not None
-                else sum(estimate_tokens(m.content) for m in messages)
+        return USAGE.record(
+            self.name,
+            Completion(
+                text=text,
+                model=answered_by or model,
+                prompt_tokens=(
+                    usage.prompt_tokens
+                    if usage is not None
+                    else sum(estimate_tokens(m.content) for m in messages)
+                ),
+                completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
+                estimated=usage is None,
             ),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
-            estimated=usage is None,
         )
 
     def _client(self, timeout_s: float) -> openai.OpenAI:

@@ -21,6 +21,7 @@ from typing import Any
 
 from knowledge.errors import ProviderError
 from knowledge.llm.base import Completion, Message, OnToken, scrub
+from knowledge.llm.usage import USAGE
 
 PLAIN_HEADINGS = {"system": "### System:", "user": "### User:", "assistant": "### Assistant:"}
 """The turn headings of Vigil's plain chat format, used when the tokenizer has no chat
@@ -125,11 +126,14 @@ class TransformersProvider:
             )
         finally:
             self._generate_lock.release()
-        return Completion(
-            text=text,
-            model=self.model_name,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+        return USAGE.record(
+            self.name,
+            Completion(
+                text=text,
+                model=self.model_name,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            ),
         )
 
     def _generate(
