@@ -1,4 +1,5 @@
-"""The knowledge store: documents and their vectors in LanceDB under ``VIGIL_DATA_DIR/lancedb``.
+"""The knowledge store: documents and their vectors in LanceDB, in a folder (by default
+``VIGIL_DATA_DIR/lancedb``) or on object storage (``s3://bucket/prefix``, ``gs://``, ``az://``).
 
 - ``upsert`` is idempotent (``merge_insert`` on the content-hash id); texts are embedded in
   batches, and a content-hash cache (its own table) means the same text is never embedded twice.
@@ -10,9 +11,19 @@
   drops old versions.
 - Reads see the newest committed version and stay correct while another thread writes: LanceDB
   versions every write, and writes in this process are serialised by a lock.
+- On object storage a reader looks for a newer version at most every
+  ``REMOTE_READ_CONSISTENCY`` (5 s): a replica sees another process's writes that much later,
+  and a read costs one or two requests instead of about seven. A process sees its own writes
+  at once.
+- On object storage, several processes (chat replicas) may read while one (the scheduler leader)
+  writes: a commit writes a new manifest with a conditional put (``If-None-Match: *``, which S3,
+  MinIO, R2, GCS and Azure honour), so a reader only ever sees whole versions. Two writers at once
+  do not lose updates either (the loser of a commit race retries or fails with a conflict), but
+  Vigil keeps to one writer. A store that ignores ``If-None-Match`` would let concurrent commits
+  overwrite each other: with such a store, keep strictly to one writer.
 
-Every LanceDB failure surfaces as ``StoreError`` with the path and what to do; nothing is deleted
-to "recover".
+Every LanceDB failure surfaces as ``StoreError`` with the location (never a credential) and what
+to do; nothing is deleted to "recover".
 """
 
 from __future__ import annotations
@@ -40,6 +51,10 @@ log = logging.getLogger(__name__)
 DOCUMENTS = "documents"
 EMBEDDINGS = "embedding_cache"
 STORE_DIR = "lancedb"
+REMOTE_READ_CONSISTENCY = timedelta(seconds=5)
+"""How often a store on object storage looks for a newer version (a local one: every read)."""
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SECRET_OPTION = re.compile(r"secret|token|password|sas|key", re.IGNORECASE)
 SCALAR_COLUMNS = ("ts", "source", "service", "host", "kind")
 _OUTPUT = ["id", "ts", "source", "kind", "service", "host", "severity", "title", "text", "payload"]
 
@@ -64,6 +79,23 @@ def documents_schema(dim: int) -> pa.Schema:
 
 def embeddings_schema(dim: int) -> pa.Schema:
     return pa.schema([("hash", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+
+
+def is_remote(location: str | Path) -> bool:
+    """Whether ``location`` is an object-store URI (``s3://``, ``gs://``, ``az://``, ...)."""
+    match = _SCHEME.match(str(location))
+    return match is not None and match.group(1).lower() != "file"
+
+
+def display_location(location: str) -> str:
+    """``location`` without user info or query (where a credential could hide)."""
+    match = _SCHEME.match(location)
+    if match is None:
+        return location
+    rest = location[match.end() :].split("?", 1)[0].split("#", 1)[0]
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return f"{match.group(0)}{host}/{path}".rstrip("/")
 
 
 def sql_str(value: str) -> str:
@@ -106,9 +138,12 @@ class StoreStats:
     newest: datetime | None
     newest_by_source: dict[str, datetime]
     bytes_on_disk: int
+    """Every file of the folder; on object storage, the data and index files of the current
+    versions (older versions and manifests are not listed)."""
     indexes: list[str]
     embedding_cache: int
     path: str
+    """The folder, or the object-store URI (without credentials)."""
     version: int
 
     def to_json(self) -> dict[str, Any]:
@@ -161,17 +196,34 @@ class VectorMemory:
 
 
 class KnowledgeStore:
-    """Documents with vectors, in LanceDB. Open with ``KnowledgeStore.open(data_dir, embedder)``."""
+    """Documents with vectors, in LanceDB. Open with ``KnowledgeStore.open(data_dir, embedder)``
+    (the folder ``data_dir/lancedb``) or ``KnowledgeStore.at(location, embedder)`` (a folder or
+    an object-store URI; ``storage_options`` for the object store, such as ``aws_endpoint``)."""
 
     def __init__(
         self,
-        path: Path,
+        location: str | Path,
         embedder: Embedder,
         *,
+        storage_options: Mapping[str, str] | None = None,
         vector_index_min_rows: int = 50_000,
         retention: Mapping[str, timedelta | None] | None = None,
+        read_consistency: timedelta | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.remote = is_remote(location)
+        default = REMOTE_READ_CONSISTENCY if self.remote else timedelta(0)
+        self.read_consistency = default if read_consistency is None else read_consistency
+        """Reads look for a newer version (another process's writes) at most this often."""
+        text = str(location)
+        self.path: Path | None = None
+        """The folder of a local store; ``None`` on object storage."""
+        if not self.remote:
+            self.path = Path(text[len("file://") :] if text.startswith("file://") else text)
+            self.path = self.path.expanduser()
+        self.uri = text if self.remote else str(self.path)
+        self.location = display_location(self.uri)
+        """Where the store is, fit to show (no credentials)."""
+        self._storage_options = dict(storage_options or {})
         self.embedder = embedder
         self.vector_index_min_rows = vector_index_min_rows
         self.retention = dict(retention or {})
@@ -185,12 +237,31 @@ class KnowledgeStore:
 
     @classmethod
     def open(cls, data_dir: Path, embedder: Embedder, **options: Any) -> KnowledgeStore:
-        store = cls(Path(data_dir) / STORE_DIR, embedder, **options)
+        """The store in the folder ``data_dir/lancedb``."""
+        return cls.at(Path(data_dir) / STORE_DIR, embedder, **options)
+
+    @classmethod
+    def at(cls, location: str | Path, embedder: Embedder, **options: Any) -> KnowledgeStore:
+        """The store at ``location`` itself: a folder or an object-store URI."""
+        store = cls(location, embedder, **options)
         store._connect()
         return store
 
     # ------------------------------------------------------------------ connection
     def _fail(self, action: str, exc: BaseException) -> StoreError:
+        if self.remote:
+            reason, access = self._remote_reason(exc)
+            advice = f" {self._remote_advice()}" if access else ""
+            return StoreError(
+                f"the knowledge store at {self.location} could not {action} ({reason}). "
+                f"Nothing was deleted.{advice}"
+            )
+        if _no_space(exc):
+            return StoreError(
+                f"the knowledge store at {self.path} could not {action}: no space left on "
+                "device. It keeps what it had (nothing was deleted); free some space on that "
+                "disk and run it again."
+            )
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         reason = re.sub(r",? ?/\S+\.rs:\d+:\d+", "", reason)[:200]
         return StoreError(
@@ -199,12 +270,65 @@ class KnowledgeStore:
             f"{self.path}.broken) and rebuild it with `vigil kb add-runbooks` and an ingest pass."
         )
 
+    def _remote_reason(self, exc: BaseException) -> tuple[str, bool]:
+        """What went wrong with the object store, in a few words and without a secret, and
+        whether it is about reaching it (endpoint, bucket, credentials)."""
+        text = str(exc) or type(exc).__name__
+        access = True
+        code = re.search(r"<Code>(\w+)</Code>", text)
+        status = re.search(r"status: (\d{3})", text)
+        if code and code.group(1) == "NoSuchBucket":
+            reason = "the bucket does not exist"
+        elif code and code.group(1) in _CREDENTIAL_CODES:
+            reason = f"the credentials were refused: {code.group(1)}"
+        elif code:
+            reason = f"the object store answered {code.group(1)}"
+        elif status and status.group(1) in ("401", "403"):
+            reason = f"the credentials were refused: HTTP {status.group(1)}"
+        elif re.search(r"ConnectionRefused|Connection refused", text):
+            reason = "the endpoint refused the connection"
+        elif re.search(r"dns error|failed to lookup address", text, re.IGNORECASE):
+            reason = "the endpoint's host name does not resolve"
+        elif re.search(r"kind: Connect|tcp connect error|error trying to connect", text):
+            reason = "the endpoint could not be reached"
+        elif re.search(r"timed? ?out", text, re.IGNORECASE):
+            reason = "the endpoint did not answer in time"
+        elif status:
+            reason = f"the object store answered HTTP {status.group(1)}"
+        else:
+            reason = re.sub(r",? ?/\S+\.rs:\d+:\d+", "", text.splitlines()[0])[:200]
+            access = False
+        for key, value in self._storage_options.items():
+            if value and len(value) >= 4 and _SECRET_OPTION.search(key):
+                reason = reason.replace(value, "***")
+        return reason, access
+
+    def _remote_advice(self) -> str:
+        scheme = self.location.split("://", 1)[0].lower()
+        if scheme.startswith("s3"):
+            endpoint = self._storage_options.get("aws_endpoint")
+            where = f" ({endpoint})" if endpoint else ""
+            return (
+                f"Check that the endpoint{where} is reachable (AWS_ENDPOINT_URL), that the bucket "
+                "exists, and that the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                "AWS_SESSION_TOKEN) may list, read and write under the prefix."
+            )
+        return (
+            "Check that the object store is reachable, that the bucket or container exists, and "
+            "that the credentials in the environment may list, read and write under the prefix."
+        )
+
     def _connect(self) -> None:
         import lancedb
 
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
+            if self.path is not None:
+                self.path.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(
+                self.uri,
+                read_consistency_interval=self.read_consistency,
+                storage_options=self._storage_options or None,
+            )
             names = set(self._db.list_tables().tables)
             dim = self.embedder.dim
             if DOCUMENTS in names:
@@ -228,9 +352,9 @@ class KnowledgeStore:
         stored = getattr(vector, "list_size", None)
         if stored != dim:
             raise StoreError(
-                f"the knowledge store at {self.path} holds {stored}-dimensional vectors but the "
-                f"embedding model {self.embedder.name} makes {dim}-dimensional ones. Use the "
-                "model the store was built with, or move the folder aside and rebuild it."
+                f"the knowledge store at {self.location} holds {stored}-dimensional vectors but "
+                f"the embedding model {self.embedder.name} makes {dim}-dimensional ones. Use the "
+                "model the store was built with, or move the store aside and rebuild it."
             )
 
     # ------------------------------------------------------------------ writing
@@ -458,6 +582,7 @@ class KnowledgeStore:
             indexes = sorted(f"{i.name} ({i.index_type})" for i in self._docs.list_indices())
             cache_rows = self._cache.count_rows()
             version = int(self._docs.version)
+            size = self._size()
         except Exception as exc:
             raise self._fail("be read", exc) from exc
         sources = table.column("source").to_pylist()
@@ -479,12 +604,23 @@ class KnowledgeStore:
             by_kind=dict(Counter(table.column("kind").to_pylist()).most_common()),
             newest=max(telemetry_newest) if telemetry_newest else None,
             newest_by_source=newest_by_source,
-            bytes_on_disk=sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file()),
+            bytes_on_disk=size,
             indexes=indexes,
             embedding_cache=cache_rows,
-            path=str(self.path),
+            path=self.location,
             version=version,
         )
+
+    def _size(self) -> int:
+        """Bytes of the folder; on object storage, of the current versions' files (listing
+        every object of a bucket prefix would cost a request per thousand objects)."""
+        if self.path is not None:
+            return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        total = 0
+        for table in (self._docs, self._cache):
+            stats = table.stats()  # a dict from the synchronous API, an object from the async one
+            total += int(stats["total_bytes"] if isinstance(stats, dict) else stats.total_bytes)
+        return total
 
     # ------------------------------------------------------------------ upkeep
     def ensure_indexes(self) -> list[str]:
@@ -552,7 +688,33 @@ class KnowledgeStore:
         return report
 
 
+_CREDENTIAL_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AuthorizationHeaderMalformed",
+}
+
+
 def _fts_terms(text: str) -> str:
     """The question as plain terms for full-text search (query syntax characters dropped)."""
     words = re.findall(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*", text)
     return " ".join(w.strip(".-") for w in words if w.strip(".-"))[:1000]
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk; LanceDB says so only in its text."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(seen) or "os error 28" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
