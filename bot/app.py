@@ -187,7 +187,9 @@ class VigilApp:
                 self.settings.channels.route("notices"),
                 Reply(messages.STORE_UNAVAILABLE.format(reason=self.store_error), error=True),
             )
-        elif self.store is not None:  # in the background: the embedding model loads first
+        elif self.store is not None and self.settings.env.VIGIL_ROLE != "chat":
+            # in the background (the embedding model loads first); chat workers leave writing
+            # the shared store to the replicas that run the jobs
             self._sync_task = asyncio.create_task(asyncio.to_thread(self.sync_knowledge))
 
     def sync_knowledge(self) -> None:

@@ -78,6 +78,10 @@ class EnvSettings(StrictModel):
     DISCORD_GUILD_IDS: tuple[int, ...] = ()
     """The Discord servers (guild ids, comma-separated) Vigil serves; others are ignored."""
     VIGIL_DATA_DIR: Path = Path("var")
+    VIGIL_ROLE: Literal["all", "chat", "scheduler"] = "all"
+    """``all``: serve chat and run the scheduled jobs while holding the leader lease; ``chat``:
+    chat fronts only; ``scheduler``: the jobs only (``/metrics`` and the health checks still
+    served)."""
     VIGIL_HTTP_PORT: int = Field(default=8080, ge=0, le=65535)
     """Slack events (HTTP mode), the web console and ``/healthz``; 0 picks a free port."""
     VIGIL_HTTP_HOST: str = "127.0.0.1"
@@ -89,10 +93,6 @@ class EnvSettings(StrictModel):
     VIGIL_CONSOLE: bool = False
     VIGIL_LOG_FORMAT: Literal["text", "json"] = "text"
     VIGIL_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    VIGIL_ROLE: Literal["all", "chat", "scheduler"] = "all"
-    """``all``: serve chat and run the scheduled jobs while holding the leader lease; ``chat``:
-    chat fronts only; ``scheduler``: the jobs only (``/metrics`` and the health checks still
-    served)."""
     VIGIL_SCHEDULER_DB: SecretStr | None = None
     """SQLAlchemy URL of the job store and leader lease that replicas share (it may carry a
     password); default ``sqlite:///VIGIL_DATA_DIR/scheduler.sqlite``."""
@@ -164,7 +164,9 @@ class EnvSettings(StrictModel):
             raise ValueError("expected at least 16 characters (openssl rand -hex 16)")
         console = info.data.get("VIGIL_WEB_CONSOLE", "auto")
         platform = info.data.get("SLACK_BOT_TOKEN") or info.data.get("DISCORD_TOKEN")
-        served = console == "on" or (console == "auto" and not platform)
+        served = info.data.get("VIGIL_ROLE") != "scheduler" and (
+            console == "on" or (console == "auto" and not platform)
+        )
         if value is None and not is_loopback(host) and served:
             raise ValueError(
                 f"required when VIGIL_HTTP_HOST ({host}) is not a loopback address: the web "

@@ -216,17 +216,16 @@ def cli_deps(settings: Settings) -> Deps:
     """What ``vigil digest`` reads: the persisted alert book, the Prometheus source when
     configured, and the knowledge store when there is one (nothing is written)."""
     from bot.app import ALERTS_FILE, build_configured_sources
-    from bot.knowledge import build_answerer, make_redactor, open_store
+    from bot.knowledge import build_answerer, make_redactor, open_store, store_present
     from handlers.alertbook import AlertBook
     from handlers.deps import Deps
     from knowledge.errors import StoreError
-    from knowledge.store import STORE_DIR
 
     redactor = make_redactor(settings)
     sources = build_configured_sources(settings, redactor.redact)
     telemetry: Any = next((s for s in sources if s.kind == "prometheus"), None)
     store = None
-    if (Path(settings.data_dir) / STORE_DIR).is_dir():
+    if store_present(settings):
         try:
             store = open_store(settings)
         except StoreError as exc:

@@ -21,7 +21,6 @@ from handlers.types import ThreadMessage
 from knowledge.errors import VigilError
 from knowledge.incidents import INCIDENTS_FILE, IncidentMemory, Remembered, Summarizer
 from knowledge.statefile import load_json_file
-from knowledge.store import STORE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def parse_ts(value: Any, where: str = "ts") -> datetime:
 def run_summarize(settings: Settings, path: Path, store: bool = True, as_json: bool = False) -> int:
     """Summarise the thread in ``path`` and print it (terminal text or JSON); with ``store``,
     remember it (knowledge store and incidents.json). Returns the exit code."""
-    from bot.knowledge import build_answerer, make_redactor, open_store
+    from bot.knowledge import build_answerer, make_redactor, open_store, store_present
     from bot.render.terminal import render
 
     try:
@@ -113,7 +112,7 @@ def run_summarize(settings: Settings, path: Path, store: bool = True, as_json: b
         return 2
     redactor = make_redactor(settings)
     kb = None
-    if store or (Path(settings.data_dir) / STORE_DIR).is_dir():  # evidence needs the store
+    if store or store_present(settings):  # evidence needs the store
         try:
             kb = open_store(settings)
         except VigilError as exc:
