@@ -30,8 +30,11 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
         override = str(args.get("channel") or "")
         channel = override or app.settings.channels.route("alerts")
         request = ChatRequest(text="alerts", channel=channel, platform="scheduler", user="vigil")
-        for routed, reply in await alerts.check(request, app.deps):
+
+        async def post(routed: str, reply: Reply) -> None:
             await app.post(override or routed, reply)
+
+        await alerts.run(request, app.deps, post)
 
     async def ingest_job(args: Mapping[str, Any]) -> None:
         """One ingestion run of source ``args.source`` (never raises: a failing source backs

@@ -22,14 +22,27 @@ alert that reopens within its cooldown leaves the history until it closes again,
 there once, in its final state. The state file stays version 1 (``closed`` and ``history_since``
 are additive keys older Vigil ignores); a file without ``closed`` seeds the history from
 ``recent``, and is complete only from the earliest of those.
+
+**Delivery** (the alerts job, ``update(..., record=True)``): what an update changed is recorded
+in an outbox in the same atomic write as the change itself, before anything is posted; the poster
+marks each message sent once the platform took it (``mark_sent``) and drops the record
+when all were (``delivered``). A process killed in between finds the record on start
+(``pending()``) and posts what is left, so an alert is never lost and is repeated only when the
+kill falls between a post and its mark. The outbox is the additive key ``outbox``.
+
+A state write that fails (a full disk) does not stop the alerts: the book keeps its state in
+memory, logs the one-line reason once, keeps it in ``save_error`` until a write succeeds, and
+writes everything at the next change that can be saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -39,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import field_validator
 
 from knowledge.config import StrictModel
-from knowledge.statefile import read_json, write_json_atomic
+from knowledge.statefile import StateWriteError, read_json, write_json_atomic
 from knowledge.timeparse import parse_duration
 
 if TYPE_CHECKING:
@@ -53,6 +66,8 @@ READABLE_VERSIONS = frozenset({1, 2})  # 2: written by an interim build with the
 HISTORY_DAYS = 32  # beyond the longest digest period (31 days)
 HISTORY_MAX = 1000
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+OUTBOX_MAX = 100  # deliveries kept pending at most (a poster that never returns)
+EVENT_KINDS = ("fired", "escalated", "reopened", "resolved")
 _TIMES = ("started", "fired_at", "last_seen", "acked_at", "resolved_at")
 
 
@@ -220,6 +235,9 @@ class AlertEvents:
     escalated: list[Alert] = field(default_factory=list)
     reopened: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    delivery: str | None = None  # its record in the outbox (``update(..., record=True)``)
+    at: datetime | None = None  # when the update ran
+    sent: set[str] = field(default_factory=set)  # keys of the messages already posted
 
     @property
     def opened(self) -> list[Alert]:
@@ -249,7 +267,9 @@ class AlertBook:
         self._mutes: list[Mute] = []
         self._closed: list[Alert] = []  # closed alerts, oldest resolution first (bounded)
         self._history_since: datetime | None = None  # complete from then (None: all of it)
+        self._outbox: list[dict[str, Any]] = []  # deliveries not all posted yet, oldest first
         self._counter = 0
+        self.save_error: StateWriteError | None = None  # the last write's failure, until one works
         if path is not None:
             self._load(path)
 
@@ -299,10 +319,14 @@ class AlertBook:
 
     # ------------------------------------------------------------------ the job's update
 
-    def update(self, detections: Iterable[Detection], now: datetime) -> AlertEvents:
-        """Apply one run's detections at ``now``; return what to post."""
+    def update(
+        self, detections: Iterable[Detection], now: datetime, *, record: bool = False
+    ) -> AlertEvents:
+        """Apply one run's detections at ``now``; return what to post. ``record``: put what
+        changed in the outbox too (see the module docstring), in the same write. A failed write
+        does not raise (see ``save_error``)."""
         with self._lock:
-            events = AlertEvents()
+            events = AlertEvents(at=now)
             self._mutes = [m for m in self._mutes if m.until > now]
             for key, alert in list(self._recent.items()):
                 if alert.resolved_at is None or now - alert.resolved_at > self.policy.cooldown:
@@ -313,7 +337,9 @@ class AlertBook:
             for key, alert in list(self._open.items()):
                 if key not in seen:
                     self._maybe_resolve(alert, now, events)
-            self._save()
+            if record and events:
+                self._record(events, now)
+            self._try_save()
             return events
 
     def _observe(self, key: AlertKey, detection: Detection, now: datetime, ev: AlertEvents) -> None:
@@ -382,6 +408,41 @@ class AlertBook:
         self._remember(alert, now)
         if alert.posted and not self.is_muted(alert.key, now):
             events.resolved.append(alert)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _record(self, events: AlertEvents, now: datetime) -> None:
+        events.delivery = uuid.uuid4().hex[:12]
+        entry: dict[str, Any] = {"id": events.delivery, "at": now.isoformat(), "sent": []}
+        for kind in EVENT_KINDS:
+            entry[kind] = [a.to_json() for a in getattr(events, kind)]
+        self._outbox.append(entry)
+        if len(self._outbox) > OUTBOX_MAX:
+            dropped = self._outbox[:-OUTBOX_MAX]
+            self._outbox = self._outbox[-OUTBOX_MAX:]
+            log.warning("alert outbox full: %d undelivered message group(s) dropped", len(dropped))
+
+    def pending(self) -> list[AlertEvents]:
+        """What recorded updates left unposted (the process was killed while posting), oldest
+        first, with the alerts as they were then (without their detections)."""
+        with self._lock:
+            return [_events_of(entry) for entry in self._outbox]
+
+    def mark_sent(self, delivery: str, key: str) -> None:
+        """The message ``key`` of ``delivery`` (say ``firing:alerts``) was posted."""
+        with self._lock:
+            entry = next((e for e in self._outbox if e["id"] == delivery), None)
+            if entry is not None and key not in entry["sent"]:
+                entry["sent"].append(key)
+                self._try_save()
+
+    def delivered(self, delivery: str) -> None:
+        """Every message of ``delivery`` was posted: drop its record."""
+        with self._lock:
+            kept = [e for e in self._outbox if e["id"] != delivery]
+            if len(kept) != len(self._outbox):
+                self._outbox = kept
+                self._try_save()
 
     # ------------------------------------------------------------------ commands
 
@@ -475,6 +536,7 @@ class AlertBook:
                 "recent": [a.to_json() for a in self._recent.values()],
                 "closed": [a.to_json() for a in self._closed],
                 "history_since": _iso(self._history_since),
+                "outbox": [dict(e, sent=list(e["sent"])) for e in self._outbox],
                 "mutes": [
                     {
                         "selector": str(m.selector),
@@ -487,8 +549,22 @@ class AlertBook:
             }
 
     def _save(self) -> None:
-        if self.path is not None:
+        """Write the state; raises ``StateWriteError`` (also kept in ``save_error``)."""
+        if self.path is None:
+            return
+        try:
             write_json_atomic(self.path, self.state())
+        except StateWriteError as exc:
+            if self.save_error is None:
+                log.error("alert state not saved, kept in memory until it can be: %s", exc)
+            self.save_error = exc
+            raise
+        self.save_error = None
+
+    def _try_save(self) -> None:
+        """``_save`` for the alerts job: a failure is logged and kept, not raised."""
+        with contextlib.suppress(StateWriteError):
+            self._save()
 
     def _load(self, path: Path) -> None:
         raw = read_json(path, None)
@@ -501,7 +577,7 @@ class AlertBook:
                 "alert state %s is unreadable (%s); starting with no alerts or mutes", path, exc
             )
             self._open, self._recent, self._mutes, self._counter = {}, {}, [], 0
-            self._closed, self._history_since = [], None
+            self._closed, self._history_since, self._outbox = [], None, []
 
     def _restore(self, raw: Any) -> None:
         if not isinstance(raw, dict) or raw.get("version") not in READABLE_VERSIONS:
@@ -532,11 +608,32 @@ class AlertBook:
                     datetime.fromisoformat(item["created"]),
                 )
             )
+        for entry in raw.get("outbox", []):
+            try:
+                _events_of(entry)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("an undeliverable outbox entry in %s was dropped (%s)", self.path, exc)
+                continue
+            self._outbox.append(entry)
         highest = max(
             (_id_number(a.id) for a in [*self._open.values(), *self._recent.values(), *closed]),
             default=0,
         )
         self._counter = max(self._counter, highest)
+
+
+def _events_of(entry: dict[str, Any]) -> AlertEvents:
+    """An outbox entry as the events it records (fresh alerts, as they were then)."""
+    if not isinstance(entry.get("sent"), list):
+        raise TypeError("sent is not a list")
+    events = AlertEvents(
+        delivery=str(entry["id"]),
+        at=datetime.fromisoformat(entry["at"]),
+        sent={str(c) for c in entry["sent"]},
+    )
+    for kind in EVENT_KINDS:
+        getattr(events, kind).extend(Alert.from_json(item) for item in entry.get(kind, []))
+    return events
 
 
 def _iso(when: datetime | None) -> str | None:

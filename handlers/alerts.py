@@ -5,6 +5,11 @@ Called by the scheduler with a synthetic request. Alerts that fired, reopened or
 same run are grouped into ONE message per routed channel (the worst one's sentence and chart,
 buttons when it is alone), with one thread reply per alert carrying its details. Resolved alerts
 get a "Resolved: ..." message. Muted alerts produce nothing. A quiet run returns ``[]``.
+
+``run`` is the job's way in: it posts as well, through the alert book's outbox, so that a process
+killed mid-run neither loses an alert (recorded, never posted) nor posts one twice (posted, then
+recorded again). The one window left: killed after a platform took a message and before its mark
+was written, that one message is posted again after the restart (at most once per kill).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -41,30 +47,78 @@ log = logging.getLogger(__name__)
 
 MUTE_FOR = "1h"  # what the Mute button mutes for
 
+Post = Callable[[str, Reply], Awaitable[None]]
+"""Posts one message to a channel; returns once the platform took it."""
+
 
 async def check(req: ChatRequest, deps: Deps) -> list[tuple[str, Reply]]:
-    """One alerts-job run: ``(channel, reply)`` for every message to post."""
-    if deps.detect is None:
+    """One alerts run that returns ``(channel, reply)`` for every message to post and leaves
+    the posting to the caller (no delivery record: see ``run`` for the job)."""
+    events = await _update(deps, record=False)
+    if not events:
         return []
+    return await asyncio.to_thread(messages_for, events, deps, events.at or deps.now())
+
+
+async def run(req: ChatRequest, deps: Deps, post: Post) -> int:
+    """One alerts-job run: first what an earlier run recorded and did not post (killed
+    mid-run), then what changed now; each message through ``post(routed channel, reply)`` and
+    marked sent as soon as it returns. Returns the number of messages posted. When the alert
+    state could not be written (a full disk) the alerts still go out, and then the write's
+    ``StateWriteError`` is raised, so that the job reports it."""
+    posted = 0
+    for left in deps.alerts.pending():
+        log.warning("alerts: posting what a run at %s left unposted", left.at)
+        posted += await _deliver(left, deps, post)
+    events = await _update(deps, record=True)
+    if events:
+        posted += await _deliver(events, deps, post)
+    if deps.alerts.save_error is not None:
+        raise deps.alerts.save_error
+    return posted
+
+
+async def _update(deps: Deps, *, record: bool) -> AlertEvents | None:
+    if deps.detect is None:
+        return None
     now = deps.now()
     try:
         detections = await asyncio.to_thread(deps.detect, now)
     except Exception as exc:  # the model or a source failed: skip this run, keep the state
         log.error("alerts: detection failed, run skipped: %s: %s", type(exc).__name__, exc)
-        return []
-    events = deps.alerts.update(detections, now)
-    if not events:
-        return []
-    return await asyncio.to_thread(messages_for, events, deps, now)
+        return None
+    return deps.alerts.update(detections, now, record=record)
+
+
+async def _deliver(events: AlertEvents, deps: Deps, post: Post) -> int:
+    """Post the messages of one recorded update that are not marked sent yet, marking each."""
+    if events.delivery is None:  # not recorded: nothing to deliver through the outbox
+        return 0
+    messages = await asyncio.to_thread(_keyed_messages, events, deps, events.at or deps.now())
+    posted = 0
+    for key, channel, reply in messages:
+        if key in events.sent:
+            continue
+        await post(channel, reply)
+        deps.alerts.mark_sent(events.delivery, key)
+        posted += 1
+    deps.alerts.delivered(events.delivery)
+    return posted
 
 
 def messages_for(events: AlertEvents, deps: Deps, now: datetime) -> list[tuple[str, Reply]]:
     """The messages for what one update changed, routed to their channels."""
-    out: list[tuple[str, Reply]] = []
+    return [(channel, reply) for _, channel, reply in _keyed_messages(events, deps, now)]
+
+
+def _keyed_messages(events: AlertEvents, deps: Deps, now: datetime) -> list[tuple[str, str, Reply]]:
+    """``(key, channel, reply)``: a channel may get a firing and a resolved message from one
+    update, so the key (``firing:CHANNEL`` or ``resolved:CHANNEL``) tells them apart."""
+    out: list[tuple[str, str, Reply]] = []
     for channel, alerts in _by_channel(events.opened, deps).items():
-        out.append((channel, firing_message(alerts, events, deps, now)))
+        out.append((f"firing:{channel}", channel, firing_message(alerts, events, deps, now)))
     for channel, alerts in _by_channel(events.resolved, deps).items():
-        out.append((channel, resolved_message(alerts)))
+        out.append((f"resolved:{channel}", channel, resolved_message(alerts)))
     return out
 
 

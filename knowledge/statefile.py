@@ -2,10 +2,16 @@
 then renamed over the old one, so a reader sees the old state or the new one, never half of one.
 
 Used for ingestion watermarks, log-file offsets and history-import progress.
+
+A write that fails (a full disk, a read-only folder) leaves the old file as it was, removes its
+temporary file, and raises ``StateWriteError``: an ``OSError`` and a ``VigilError`` whose text is
+one line naming the file and the reason (``no space left on device``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -15,7 +21,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from knowledge.errors import VigilError
+
 log = logging.getLogger(__name__)
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StateWriteError(VigilError, OSError):
+    """A state file could not be written. ``errno`` and ``filename`` are those of the failure,
+    ``strerror`` the short reason; ``str()`` is one line for a user."""
+
+    def __str__(self) -> str:
+        text = f"cannot write {self.filename}: {self.strerror}"
+        if self.errno in _FULL and self.filename:
+            text += f"; free some space on the disk of {Path(self.filename).parent}"
+        return text
+
+
+def state_write_error(path: Path, exc: OSError) -> StateWriteError:
+    """``exc`` (raised while writing ``path``) as a ``StateWriteError``."""
+    if isinstance(exc, StateWriteError):
+        return exc
+    full = exc.errno in _FULL
+    reason = "no space left on device" if full else (exc.strerror or str(exc) or type(exc).__name__)
+    return StateWriteError(exc.errno, reason, str(path))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -26,15 +56,21 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: a temporary file beside it, fsync, rename over it, fsync
-    of the folder. A crash leaves the old file or the new one, never a mix."""
+    of the folder. A crash leaves the old file or the new one, never a mix. A failed write
+    leaves the old file, removes the temporary one and raises ``StateWriteError``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise state_write_error(path, exc) from exc
     fsync_dir(path.parent)
 
 
@@ -56,12 +92,12 @@ def read_json(path: Path, default: Any) -> Any:
     is moved aside to ``NAME.corrupt`` with a warning, and ``default`` is returned."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return default
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError) or not JSON
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         log.warning(

@@ -10,14 +10,17 @@ the progress file says which were folded in, so a replay applies each one once.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from knowledge.statefile import state_write_error
 from training.dataset_files import parse_sealed, write_sealed
 from training.metrics_dataset import DatasetError
 
@@ -184,23 +187,49 @@ def parse_progress(text: str, where: str) -> Progress:
 
 # ------------------------------------------------------------------------------ journal
 class Journal:
-    """Events appended one JSON line at a time and flushed at once, so they survive the process
-    being killed; ``sync()`` also makes them survive a power cut."""
+    """Events appended one JSON line at a time and written at once, so they survive the process
+    being killed; ``sync()`` also makes them survive a power cut. An append that fails (a full
+    disk) takes back what it wrote, so the journal holds whole lines only, and raises
+    ``StateWriteError``; a line cut short by a kill is closed before the next append."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._handle: IO[str] | None = None
+        self._fd: int | None = None
+        self._size = 0  # the journal's length up to its last whole line
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise state_write_error(self.path, exc) from exc
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a kill
+            try:
+                _write_all(fd, b"\n")
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                os.close(fd)
+                raise state_write_error(self.path, exc) from exc
+            size += 1
+        self._fd, self._size = fd, size
+        return fd
 
     def append(self, event: dict[str, Any]) -> None:
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
-        self._handle.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self._handle.flush()
+        fd = self._fd if self._fd is not None else self._open()
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            _write_all(fd, line)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # no half line left behind
+            raise state_write_error(self.path, exc) from exc
+        self._size += len(line)
 
     def sync(self) -> None:
-        if self._handle is not None:
-            os.fsync(self._handle.fileno())
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     def clear(self) -> None:
         """Empty the journal (after its events were folded into a checkpoint)."""
@@ -210,9 +239,9 @@ class Journal:
             os.fsync(handle.fileno())
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def read(self) -> tuple[list[dict[str, Any]], int]:
         """The events in the journal, and how many lines were unreadable (the last line of a
@@ -234,3 +263,13 @@ class Journal:
                 continue
             events.append(event)
         return events, bad
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
