@@ -263,8 +263,8 @@ class VigilApp:
         """One chat request through the router (limits, access, the command); never raises."""
         return await self.router.dispatch(request, self.deps)
 
-    async def post(self, channel: str, reply: Reply) -> None:
-        await self.hub.post(channel, reply)
+    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> None:
+        await self.hub.post(channel, reply, must_deliver=must_deliver)
 
     async def _job_failed(self, name: str, stats: JobStats) -> None:
         await self.post(

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bot.render.terminal import channel_line
 from handlers.types import Reply
+from knowledge.errors import VigilError
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +29,30 @@ class ChannelHub:
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
 
-    async def post(self, channel: str, reply: Reply) -> None:
-        """Post to every sink at once: a slow one (Slack waiting out a 429) holds up no other."""
+    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> None:
+        """Post to every sink at once: a slow one (Slack waiting out a 429) holds up no other.
+        A failing sink is logged and skipped; with ``must_deliver``, ``DeliveryError`` when
+        every sink failed (the alerts outbox then keeps the message for the next run)."""
         self.history.append((channel, reply))
         results = await asyncio.gather(
             *(sink(channel, reply) for sink in self._sinks), return_exceptions=True
         )
+        failures = 0
         for sink, result in zip(self._sinks, results, strict=True):
             if isinstance(result, Exception):
+                failures += 1
                 log.error(
                     "posting to #%s through %r failed",
                     channel,
                     sink,
                     exc_info=(type(result), result, result.__traceback__),
                 )
+        if must_deliver and failures and failures == len(self._sinks):
+            raise DeliveryError(f"no chat platform took the message for #{channel}")
+
+
+class DeliveryError(VigilError):
+    """Every sink failed to post a message that must be delivered."""
 
 
 def console_sink(stream: TextIO | None = None) -> Sink:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from knowledge.errors import StoreError
 from knowledge.ingest import SourceRun, ingest_source, plan_range
 from knowledge.sources.base import Redact, Source, one_line
-from knowledge.statefile import Watermarks
+from knowledge.statefile import StateWriteError, Watermarks
 from knowledge.store import KnowledgeStore
 from knowledge.timeparse import format_duration
 
@@ -113,8 +113,12 @@ class Ingestion:
         while True:
             try:
                 run = ingest_source(self.store, source, self.watermarks, self.now(), self.redact)
-            except StoreError as exc:
-                run = SourceRun(source.name, "error", reason=f"knowledge store: {exc}")
+            except (StoreError, StateWriteError) as exc:  # ours, not the source's: no trace
+                run = SourceRun(
+                    source.name,
+                    "error",
+                    reason=f"not the source: Vigil's own storage failed: {exc}",
+                )
             except Exception as exc:  # a bug must not stop ingestion of the other sources
                 log.exception("ingest %s failed unexpectedly", source.name)
                 run = SourceRun(source.name, "error", reason=one_line(exc))

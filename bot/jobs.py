@@ -32,7 +32,9 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
         request = ChatRequest(text="alerts", channel=channel, platform="scheduler", user="vigil")
 
         async def post(routed: str, reply: Reply) -> None:
-            await app.post(override or routed, reply)
+            # raises when no platform took it: the outbox keeps it for the next run
+            await app.post(override or routed, reply, must_deliver=True)
+            app.metrics.alerts_sent.labels(override or routed).inc()
 
         await alerts.run(request, app.deps, post)
 

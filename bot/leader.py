@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,11 @@ class LeaderLease:
         self.holder = holder or default_holder()
         self.clock = clock
         self._engine: Engine | None = None
+
+    @property
+    def where(self) -> str:
+        """The database, without its password (for messages)."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def engine(self) -> Engine:
@@ -217,7 +222,12 @@ class Leadership:
         except SQLAlchemyError as exc:
             reason = _reason(exc)
             if reason != self.last_error:
-                log.error("scheduler lease: the job store database is unreachable (%s)", reason)
+                log.error(
+                    "scheduler lease: the job store at %s failed (%s); jobs run on no replica "
+                    "that cannot reach it",
+                    self.lease.where,
+                    reason,
+                )
             self.last_error = reason
             if self.leader and not self.holds_lease():
                 log.error("scheduler lease not renewed in time: stopping the jobs here")

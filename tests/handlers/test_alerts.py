@@ -14,6 +14,7 @@ import yaml
 
 from bot.config import ChannelsConfig, Settings
 from bot.jobs import job_table
+from bot.metrics import Metrics
 from bot.render.terminal import channel_line
 from handlers import alerts
 from handlers.deps import Deps
@@ -214,11 +215,15 @@ async def test_alerts_job_posts_to_routed_channels_or_the_override(settings: Set
     fleet.found = _three(0)
     posts: list[tuple[str, Reply]] = []
 
-    async def post(channel: str, reply: Reply) -> None:
+    async def post(channel: str, reply: Reply, must_deliver: bool = False) -> None:
+        assert must_deliver  # the outbox keeps what no platform took
         posts.append((channel, reply))
 
     app: Any = SimpleNamespace(
-        settings=settings, deps=fleet.deps(AlertRouter((ONCALL,), "alerts")), post=post
+        settings=settings,
+        deps=fleet.deps(AlertRouter((ONCALL,), "alerts")),
+        post=post,
+        metrics=Metrics(),
     )
     jobs = job_table(app)
     await jobs["alerts"]({})
