@@ -8,7 +8,16 @@ python -m tests.bench knowledge [--quick]   # one benchmark
 import sys
 from collections.abc import Callable
 
-from tests.bench import anomaly, datasets, demo_world, knowledge, logs, prometheus, slack
+from tests.bench import (
+    anomaly,
+    datasets,
+    demo_world,
+    knowledge,
+    logs,
+    operate,
+    prometheus,
+    slack,
+)
 
 BENCHES: dict[str, Callable[[list[str]], None]] = {
     "demo_world": lambda argv: demo_world.main(),
@@ -18,6 +27,7 @@ BENCHES: dict[str, Callable[[list[str]], None]] = {
     "anomaly": anomaly.main,
     "datasets": datasets.main,
     "slack": slack.main,
+    "operate": operate.main,
 }
 
 
