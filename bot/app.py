@@ -175,7 +175,8 @@ class VigilApp:
         """Start the jobs. ``wait_for_model``: when no anomaly model is promoted yet, train the
         default one before the first alerts run (the demo); otherwise it trains meanwhile."""
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
-        if self.models is not None:
+        if self.models is not None and self.settings.env.VIGIL_ROLE != "chat":
+            # chat workers use what the replicas that run jobs train and promote
             self.models.ensure()
             if wait_for_model:
                 await asyncio.to_thread(self.models.wait)
@@ -241,10 +242,18 @@ class VigilApp:
         return health
 
     async def _elected(self) -> None:
+        # another replica may have run the jobs until now: start from what it wrote (the
+        # alert book re-reads its file by itself)
+        if self.ingestion is not None:
+            self.ingestion.watermarks.reload()
         self.scheduler.start()
 
     async def _deposed(self) -> None:
-        await self.scheduler.stop()
+        assert self.leadership is not None
+        # a lost lease: another replica may take over after the rest of it (a third), so the
+        # jobs under way get a sixth; a graceful stop releases the lease only after them
+        lease_s = self.settings.ai.scheduler.lease.total_seconds()
+        await self.scheduler.stop(grace_s=lease_s / 6 if self.leadership.lost else 10.0)
 
     async def _ingestion_notice(self, text: str, error: bool) -> None:
         await self.post(self.settings.channels.route("notices"), Reply(text, error=error))
@@ -263,8 +272,9 @@ class VigilApp:
         """One chat request through the router (limits, access, the command); never raises."""
         return await self.router.dispatch(request, self.deps)
 
-    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> None:
-        await self.hub.post(channel, reply, must_deliver=must_deliver)
+    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> int:
+        """Post to every front; returns how many took it (see ``ChannelHub.post``)."""
+        return await self.hub.post(channel, reply, must_deliver=must_deliver)
 
     async def _job_failed(self, name: str, stats: JobStats) -> None:
         await self.post(

@@ -29,10 +29,11 @@ class ChannelHub:
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
 
-    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> None:
+    async def post(self, channel: str, reply: Reply, must_deliver: bool = False) -> int:
         """Post to every sink at once: a slow one (Slack waiting out a 429) holds up no other.
         A failing sink is logged and skipped; with ``must_deliver``, ``DeliveryError`` when
-        every sink failed (the alerts outbox then keeps the message for the next run)."""
+        every sink failed (the alerts outbox then keeps the message for the next run). Returns
+        how many sinks took it."""
         self.history.append((channel, reply))
         results = await asyncio.gather(
             *(sink(channel, reply) for sink in self._sinks), return_exceptions=True
@@ -49,6 +50,7 @@ class ChannelHub:
                 )
         if must_deliver and failures and failures == len(self._sinks):
             raise DeliveryError(f"no chat platform took the message for #{channel}")
+        return len(self._sinks) - failures
 
 
 class DeliveryError(VigilError):

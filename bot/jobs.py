@@ -33,8 +33,8 @@ def job_table(app: VigilApp) -> dict[str, JobFunc]:
 
         async def post(routed: str, reply: Reply) -> None:
             # raises when no platform took it: the outbox keeps it for the next run
-            await app.post(override or routed, reply, must_deliver=True)
-            app.metrics.alerts_sent.labels(override or routed).inc()
+            if await app.post(override or routed, reply, must_deliver=True):
+                app.metrics.alerts_sent.labels(override or routed).inc()
 
         await alerts.run(request, app.deps, post)
 

@@ -21,12 +21,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import Column, Double, MetaData, String, Table, create_engine, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from knowledge.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
 
 _METADATA = MetaData()
 LEASES = Table(
@@ -34,7 +38,8 @@ LEASES = Table(
     _METADATA,
     Column("name", String(64), primary_key=True),
     Column("holder", String(255), nullable=False),
-    Column("expires_at", Float, nullable=False),
+    # DOUBLE: a Unix time in MySQL's FLOAT (single precision) is only good to ~2 minutes
+    Column("expires_at", Double, nullable=False),
 )
 
 
@@ -90,9 +95,33 @@ class LeaderLease:
 
     @property
     def engine(self) -> Engine:
+        """The engine, with the lease table created; ``ConfigError`` when the URL names an
+        unknown dialect or a driver that is not installed (no retry can fix that)."""
         if self._engine is None:
-            self._engine = create_engine(self.url, pool_pre_ping=True)
-            _METADATA.create_all(self._engine, tables=[LEASES])
+            try:
+                backend = make_url(self.url).get_backend_name()
+                # a database that does not answer must not hold up a renewal for minutes
+                connect_args = (
+                    {"timeout": CONNECT_TIMEOUT_S}
+                    if backend == "sqlite"
+                    else {"connect_timeout": int(CONNECT_TIMEOUT_S)}
+                    if backend in ("postgresql", "mysql", "mariadb")
+                    else {}
+                )
+                engine = create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
+            except (ImportError, ArgumentError, ValueError) as exc:
+                raise ConfigError(
+                    "VIGIL_SCHEDULER_DB",
+                    "environment",
+                    f"expected a SQLAlchemy URL whose database driver is installed ({exc})",
+                ) from None
+            try:
+                _METADATA.create_all(engine, tables=[LEASES])
+            except BaseException:
+                # not kept: the next try creates the table once the database is there
+                engine.dispose()
+                raise
+            self._engine = engine
         return self._engine
 
     def acquire(self) -> bool:
@@ -175,8 +204,11 @@ class Leadership:
         self.leader = False
         self.elections = 0
         self.last_error: str | None = None
+        self.lost = False
+        """Set when the lease was lost (not released): the jobs must stop quickly."""
         self._renewed_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._asking: asyncio.Future[bool] | None = None
 
     @property
     def interval_s(self) -> float:
@@ -199,8 +231,11 @@ class Leadership:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._asking is not None and not self._asking.done():
+            # a renewal under way could commit after the release and keep the lease held
+            await asyncio.wait([self._asking], timeout=self.lease.lease_s)
         if self.leader:
-            self.leader = False
+            self.leader, self.lost = False, False
             await self.on_deposed()
             try:
                 await asyncio.to_thread(self.lease.release)
@@ -214,11 +249,17 @@ class Leadership:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            await self._tick()
+            try:
+                await self._tick()
+            except Exception:  # keep trying: a dead loop would leave no replica running jobs
+                log.exception("scheduler lease: unexpected failure; trying again")
 
     async def _tick(self) -> None:
+        # the lease runs from before the database was asked, however long it took to answer
+        asked_at = self.monotonic()
         try:
-            held = await asyncio.to_thread(self.lease.acquire)
+            self._asking = asyncio.ensure_future(asyncio.to_thread(self.lease.acquire))
+            held = await asyncio.shield(self._asking)  # a stop waits for it, not cancels it
         except SQLAlchemyError as exc:
             reason = _reason(exc)
             if reason != self.last_error:
@@ -237,21 +278,32 @@ class Leadership:
             log.info("scheduler lease: the job store database is back")
             self.last_error = None
         if held:
-            self._renewed_at = self.monotonic()
+            self._renewed_at = asked_at
             if not self.leader:
-                self.leader = True
+                self.leader, self.lost = True, False
                 self.elections += 1
                 log.info(
                     "this replica (%s) holds the scheduler lease: running the jobs",
                     self.lease.holder,
                 )
-                await self.on_elected()
+                try:
+                    await self.on_elected()
+                except Exception as exc:  # the jobs could not start: let another replica try
+                    log.error(
+                        "scheduler lease: the jobs could not start here (%s: %s); "
+                        "releasing the lease",
+                        type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "",
+                    )
+                    await self._depose()
+                    with contextlib.suppress(SQLAlchemyError):
+                        await asyncio.to_thread(self.lease.release)
         elif self.leader:
             log.warning("another replica took the scheduler lease: stopping the jobs here")
             await self._depose()
 
     async def _depose(self) -> None:
-        self.leader = False
+        self.leader, self.lost = False, True
         await self.on_deposed()
 
 

@@ -144,9 +144,12 @@ class _AppCollector(Collector):
             now = ingestion.now().astimezone(UTC)
             for name, health in sorted(ingestion.health.items()):
                 mark = ingestion.watermarks.get(name)
-                if mark is not None:
-                    lag.add_metric([name], max(0.0, (now - mark).total_seconds()))
-                up.add_metric([name], 0 if health.down else 1)
+                # only where it is ingested: a chat worker's or a standby's watermark is the
+                # one read at start, and a lag from it would only grow
+                if health.runs:
+                    if mark is not None:
+                        lag.add_metric([name], max(0.0, (now - mark).total_seconds()))
+                    up.add_metric([name], 0 if health.down else 1)
                 documents.add_metric([name], health.documents)
                 items.add_metric([name], health.items)
                 busy.add_metric([name], health.busy_s)
@@ -183,5 +186,7 @@ class _AppCollector(Collector):
     def _alerts(self) -> Iterator[Metric]:
         book = self.app.deps.alerts
         active = GaugeMetricFamily("vigil_alerts_open", "Alerts open now.")
-        active.add_metric([], len(book.active()) if book is not None else 0)
+        if book is not None and self.app.settings.env.VIGIL_ROLE != "chat":
+            # where the alerts job runs (a chat worker's copy would count them once more)
+            active.add_metric([], len(book.active()))
         yield active

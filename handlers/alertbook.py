@@ -38,12 +38,13 @@ writes everything at the next change that can be saved.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import fnmatch
 import logging
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -270,24 +271,29 @@ class AlertBook:
         self._outbox: list[dict[str, Any]] = []  # deliveries not all posted yet, oldest first
         self._counter = 0
         self.save_error: StateWriteError | None = None  # the last write's failure, until one works
+        self._seen: tuple[int, int, int] | None = None  # the file as this process last knew it
         if path is not None:
             self._load(path)
+            self._seen = self._signature()
 
     # ------------------------------------------------------------------ queries
 
     def active(self) -> list[Alert]:
         """Firing alerts, oldest first (muted ones included)."""
         with self._lock:
+            self._reread()
             return sorted(self._open.values(), key=lambda a: (a.fired_at, _id_number(a.id)))
 
     def get(self, alert_id: str) -> Alert | None:
         """The firing alert with this id."""
         with self._lock:
+            self._reread()
             return next((a for a in self._open.values() if a.id == alert_id.strip()), None)
 
     def find(self, alert_id: str) -> Alert | None:
         """The alert with this id, firing or resolved within its cooldown."""
         with self._lock:
+            self._reread()
             wanted = alert_id.strip()
             alerts = [*self._open.values(), *self._recent.values()]
             return next((a for a in alerts if a.id == wanted), None)
@@ -296,6 +302,7 @@ class AlertBook:
         """Alerts closed (by the model or by hand) at or after ``since``, oldest first. Their
         ``latest`` detection is not kept."""
         with self._lock:
+            self._reread()
             return [
                 a
                 for a in self._closed
@@ -306,15 +313,18 @@ class AlertBook:
         """From when ``closed`` is complete: ``None`` while nothing was dropped (by age, by
         ``HISTORY_MAX``, or in a state file written before the history existed)."""
         with self._lock:
+            self._reread()
             return self._history_since
 
     def mutes(self, now: datetime | None = None) -> list[Mute]:
         """Mutes in force (at ``now`` when given)."""
         with self._lock:
+            self._reread()
             return [m for m in self._mutes if now is None or m.until > now]
 
     def is_muted(self, key: AlertKey, now: datetime) -> bool:
         with self._lock:
+            self._reread()
             return any(m.until > now and m.selector.matches(key) for m in self._mutes)
 
     # ------------------------------------------------------------------ the job's update
@@ -325,7 +335,7 @@ class AlertBook:
         """Apply one run's detections at ``now``; return what to post. ``record``: put what
         changed in the outbox too (see the module docstring), in the same write. A failed write
         does not raise (see ``save_error``)."""
-        with self._lock:
+        with self._shared():
             events = AlertEvents(at=now)
             self._mutes = [m for m in self._mutes if m.until > now]
             for key, alert in list(self._recent.items()):
@@ -426,11 +436,12 @@ class AlertBook:
         """What recorded updates left unposted (the process was killed while posting), oldest
         first, with the alerts as they were then (without their detections)."""
         with self._lock:
+            self._reread()
             return [_events_of(entry) for entry in self._outbox]
 
     def mark_sent(self, delivery: str, key: str) -> None:
         """The message ``key`` of ``delivery`` (say ``firing:alerts``) was posted."""
-        with self._lock:
+        with self._shared():
             entry = next((e for e in self._outbox if e["id"] == delivery), None)
             if entry is not None and key not in entry["sent"]:
                 entry["sent"].append(key)
@@ -438,7 +449,7 @@ class AlertBook:
 
     def delivered(self, delivery: str) -> None:
         """Every message of ``delivery`` was posted: drop its record."""
-        with self._lock:
+        with self._shared():
             kept = [e for e in self._outbox if e["id"] != delivery]
             if len(kept) != len(self._outbox):
                 self._outbox = kept
@@ -448,7 +459,7 @@ class AlertBook:
 
     def ack(self, alert_id: str, user: str, now: datetime) -> Alert:
         """Acknowledge a firing alert: it stays firing, but escalations are no longer posted."""
-        with self._lock:
+        with self._shared():
             alert = self.get(alert_id)
             if alert is None:
                 raise UnknownAlert(self._unknown(alert_id))
@@ -460,7 +471,7 @@ class AlertBook:
     def resolve(self, alert_id: str, user: str, now: datetime) -> Alert:
         """Close a firing alert by hand ("fixed"). If the model still sees the anomaly within
         the cooldown, the alert reopens as flapping rather than as a new one."""
-        with self._lock:
+        with self._shared():
             alert = self.get(alert_id)
             if alert is None:
                 raise UnknownAlert(self._unknown(alert_id))
@@ -475,7 +486,7 @@ class AlertBook:
         """Mute every key ``selector`` matches until ``until`` (replacing a mute of the same
         selector). Raises ``SelectorError`` on a bad selector."""
         parsed = selector if isinstance(selector, Selector) else Selector.parse(selector)
-        with self._lock:
+        with self._shared():
             self._mutes = [m for m in self._mutes if m.selector != parsed and m.until > now]
             mute = Mute(parsed, until, user, now)
             self._mutes.append(mute)
@@ -485,7 +496,7 @@ class AlertBook:
     def unmute(self, selector: str | Selector) -> list[Mute]:
         """Lift the mutes of exactly ``selector``; return them (empty: there was none)."""
         parsed = selector if isinstance(selector, Selector) else Selector.parse(selector)
-        with self._lock:
+        with self._shared():
             lifted = [m for m in self._mutes if m.selector == parsed]
             if lifted:
                 self._mutes = [m for m in self._mutes if m.selector != parsed]
@@ -548,12 +559,55 @@ class AlertBook:
                 ],
             }
 
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat() if self.path is not None else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size) if st is not None else None
+
+    def _reread(self) -> None:
+        """Re-read the state when another process wrote it since this one last did (chat
+        workers and the scheduler on one data volume); never while this process's own
+        changes are unsaved (a full disk), which then win."""
+        if self.path is None or self.save_error is not None:
+            return
+        seen = self._signature()
+        if seen == self._seen:
+            return
+        self._open, self._recent, self._mutes, self._counter = {}, {}, [], 0
+        self._closed, self._history_since, self._outbox = [], None, []
+        self._load(self.path)
+        self._seen = seen
+
+    @contextlib.contextmanager
+    def _shared(self) -> Iterator[None]:
+        """A change of the state: one process at a time (a lock file beside it, so that an
+        ``ack`` in a chat worker and the scheduler's alerts run never overwrite each other),
+        starting from what is on disk."""
+        with self._lock:
+            handle = None
+            if self.path is not None:
+                try:
+                    handle = self.path.with_name(self.path.name + ".lock").open("a")
+                except OSError:  # no data dir yet, or read-only: this process only
+                    handle = None
+                else:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._reread()
+                yield
+            finally:
+                if handle is not None:
+                    handle.close()  # releases the lock
+
     def _save(self) -> None:
         """Write the state; raises ``StateWriteError`` (also kept in ``save_error``)."""
         if self.path is None:
             return
         try:
             write_json_atomic(self.path, self.state())
+            self._seen = self._signature()
         except StateWriteError as exc:
             if self.save_error is None:
                 log.error("alert state not saved, kept in memory until it can be: %s", exc)

@@ -67,12 +67,19 @@ async def run(req: ChatRequest, deps: Deps, post: Post) -> int:
     state could not be written (a full disk) the alerts still go out, and then the write's
     ``StateWriteError`` is raised, so that the job reports it."""
     posted = 0
+    undelivered: Exception | None = None
     for left in deps.alerts.pending():
         log.warning("alerts: posting what a run at %s left unposted", left.at)
-        posted += await _deliver(left, deps, post)
+        try:
+            posted += await _deliver(left, deps, post)
+        except Exception as exc:  # still unreachable: record this run's changes all the same
+            undelivered = exc
+            break
     events = await _update(deps, record=True)
-    if events:
+    if events and undelivered is None:
         posted += await _deliver(events, deps, post)
+    if undelivered is not None:
+        raise undelivered
     if deps.alerts.save_error is not None:
         raise deps.alerts.save_error
     return posted

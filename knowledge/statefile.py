@@ -130,13 +130,21 @@ class Watermarks:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        raw = read_json(path, {}) if path is not None else {}
         self._marks: dict[str, datetime] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the file again (a replica that just took over the jobs from another)."""
+        path = self.path
+        raw = read_json(path, {}) if path is not None else {}
+        marks: dict[str, datetime] = {}
         for name, value in raw.items() if isinstance(raw, dict) else ():
             try:
-                self._marks[str(name)] = _aware(datetime.fromisoformat(str(value)))
+                marks[str(name)] = _aware(datetime.fromisoformat(str(value)))
             except ValueError:
                 log.warning("watermark of %s in %s is not a time (%r); ignored", name, path, value)
+        with self._lock:
+            self._marks = marks
 
     def get(self, name: str) -> datetime | None:
         with self._lock:

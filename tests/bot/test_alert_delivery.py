@@ -57,12 +57,29 @@ async def test_an_alert_no_platform_took_goes_out_on_the_next_run(
     assert posted == [] and app.deps.alerts is not None and app.deps.alerts.pending()
     text = app.metrics.render().decode()
     assert value(text, "vigil_alerts_sent_total", channel="alerts") is None
+    # still down, and a second host goes bad: recorded all the same, kept for later
+    app.deps.detect = lambda now: [detection(0), detection(0, host="payments-1")]
+    with pytest.raises(DeliveryError):
+        await alerts_job({})
+    assert len(app.deps.alerts.active()) == 2 and len(app.deps.alerts.pending()) == 2
     down = False
-    await alerts_job({})  # the same detection: nothing new, but the kept message goes out
-    assert [channel for channel, _ in posted] == ["alerts"]
-    assert "payments-2" in posted[0][1]
+    await alerts_job({})  # nothing new, but both kept messages go out, oldest first
+    assert [channel for channel, _ in posted] == ["alerts", "alerts"]
+    assert "payments-2" in posted[0][1] and "payments-1" in posted[1][1]
     assert not app.deps.alerts.pending()
     text = app.metrics.render().decode()
-    assert value(text, "vigil_alerts_sent_total", channel="alerts") == 1
+    assert value(text, "vigil_alerts_sent_total", channel="alerts") == 2
     await alerts_job({})
-    assert len(posted) == 1  # never twice
+    assert len(posted) == 2  # never twice
+
+
+async def test_an_alert_with_no_platform_at_all_is_not_counted_as_sent(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = VigilApp(make_settings(), knowledge=False)
+    app.deps.detect = lambda now: [detection(0)]
+    app.deps.clock = lambda: T0
+    await job_table(app)["alerts"]({})  # no front, no console: nowhere to post
+    text = app.metrics.render().decode()
+    assert value(text, "vigil_alerts_sent_total", channel="alerts") is None
+    assert value(text, "vigil_alerts_open") == 1

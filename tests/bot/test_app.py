@@ -61,13 +61,17 @@ async def test_the_ingest_job_feeds_chat_answers_from_the_store(
     world = DemoWorld(seed=42, start=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
     incident = next(i for i in world.incidents() if i.type == "gc_pressure")
     world.clock = SimClock(incident.end + timedelta(minutes=10), speed=0)
+    source = demo_source(settings, world)
+    # not due while the test drives it (loading the runbooks may take longer than 5 s)
+    source.config = source.config.model_copy(update={"every": timedelta(hours=1)})
     app = VigilApp(
         settings,
         telemetry=world,
-        sources=[demo_source(settings, world)],
+        sources=[source],
         watermarks=Watermarks(settings.data_dir / "watermarks.json"),
     )
     assert "ingest:demo" in app.scheduler.schedules  # one job per source, on its own interval
+    assert app.scheduler.schedules["ingest:demo"].every == timedelta(hours=1)
     await app.start()
     try:
         if app._sync_task is not None:

@@ -181,6 +181,27 @@ async def test_ingestion_lag_throughput_and_outages(
     app.ingestion.close()
 
 
+async def test_no_lag_where_nothing_is_ingested(
+    make_settings: Callable[..., Settings], tmp_path: Path, embedder: Embedder
+) -> None:
+    # a chat worker or a standby: the watermark it read at start would give an ever-growing lag
+    app = VigilApp(make_settings(VIGIL_ROLE="chat"), knowledge=False)
+    marks = Watermarks(tmp_path / "marks.json")
+    marks.set("billing", NOW - timedelta(hours=3))
+    app.ingestion = Ingestion(
+        KnowledgeStore.open(tmp_path / "kb", embedder),
+        [Scripted("billing", tmp_path)],
+        marks,
+        str,
+        now=Clock(NOW),
+    )
+    text = app.metrics.render().decode()
+    assert value(text, "vigil_ingestion_lag_seconds", source="billing") is None
+    assert value(text, "vigil_ingestion_source_up", source="billing") is None
+    assert value(text, "vigil_ingestion_runs_total", source="billing") == 0
+    app.ingestion.close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

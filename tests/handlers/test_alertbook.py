@@ -225,3 +225,30 @@ def test_a_corrupt_state_file_is_moved_aside(
     assert AlertBook(path=path).active() == []
     assert "unreadable" in caplog.text
     assert [a.id for a in AlertBook(path=path).update([detection(0)], at(0)).fired] == ["a-1"]
+
+
+def test_two_processes_on_one_state_file_never_overwrite_each_other(tmp_path: Path) -> None:
+    """The scheduler's book and a chat worker's book on one data volume (each its own copy in
+    memory): every change starts from what the other wrote."""
+    path = tmp_path / "alerts.json"
+    scheduler, chat = AlertBook(path=path), AlertBook(path=path)
+    events = scheduler.update([detection(0), detection(0, host="payments-1")], at(0), record=True)
+    assert [a.id for a in chat.active()] == ["a-1", "a-2"]  # the chat worker sees them
+    chat.ack("a-2", "ana", at(1))
+    chat.mute("checkout", at(60), "bob", at(1))
+    # the scheduler's next run keeps the ack and the mute, and its outbox
+    assert scheduler.pending() and scheduler.pending()[0].delivery == events.delivery
+    scheduler.update([detection(2), detection(2, host="payments-1")], at(2))
+    assert [(a.id, a.acked_by) for a in scheduler.active()] == [("a-1", None), ("a-2", "ana")]
+    assert [str(m.selector) for m in scheduler.mutes(at(2))] == ["checkout"]
+    assert events.delivery is not None
+    scheduler.delivered(events.delivery)
+    chat.resolve("a-1", "bob", at(3))
+    assert not chat.pending()  # the chat worker's write kept the scheduler's delivery
+    fresh = AlertBook(path=path)
+    assert [a.id for a in fresh.active()] == ["a-2"]
+    assert [a.id for a in fresh.closed()] == ["a-1"]
+    assert [str(m.selector) for m in fresh.mutes(at(4))] == ["checkout"]
+    # ids stay unique across the two: the next alert is a-3 wherever it fires
+    scheduler.update([detection(5, host="p9")], at(5))
+    assert any(a.id == "a-3" for a in chat.active())

@@ -215,9 +215,10 @@ async def test_alerts_job_posts_to_routed_channels_or_the_override(settings: Set
     fleet.found = _three(0)
     posts: list[tuple[str, Reply]] = []
 
-    async def post(channel: str, reply: Reply, must_deliver: bool = False) -> None:
+    async def post(channel: str, reply: Reply, must_deliver: bool = False) -> int:
         assert must_deliver  # the outbox keeps what no platform took
         posts.append((channel, reply))
+        return 1
 
     app: Any = SimpleNamespace(
         settings=settings,
