@@ -3,8 +3,10 @@
 Fronts add their routes before ``start``: Slack events at ``/slack/events`` (HTTP mode), the web
 console at ``/``. For operators and orchestrators:
 
-- ``/healthz`` (liveness): ``{"status": "ok", "components": {...}}`` with what each registered
-  component reports; 503 when one is down.
+- ``/livez`` (liveness): 200 while the process answers at all. Nothing else: a chat platform
+  that is down shows below, and restarting Vigil would not bring it back.
+- ``/healthz``: ``{"status": "ok", "components": {...}}`` with what each registered component
+  reports; 503 when one is down.
 - ``/readyz`` (readiness): 503 ``starting`` until the process says it is ready (the app started,
   the fronts connected), then as ``/healthz``.
 - ``/metrics``: the process's own metrics in the Prometheus text format, when a renderer is set.
@@ -34,6 +36,7 @@ class HttpServer:
         self.ready = False
         """Set by the process once it serves: until then ``/readyz`` answers 503."""
         self.metrics: Callable[[], bytes] | None = None
+        self.app.router.add_get("/livez", self._livez)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -79,6 +82,9 @@ class HttpServer:
             except Exception as exc:
                 components[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         return all(bool(c.get("ok", True)) for c in components.values()), components
+
+    async def _livez(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         ok, components = self._components()

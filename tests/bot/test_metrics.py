@@ -246,6 +246,7 @@ def test_vigil_run_as_scheduler_serves_metrics_and_health_but_no_chat(
         assert ready is not None and ready.status_code == 200, proc.stderr and proc.stderr.read()
         assert ready.json()["components"]["scheduler"]["jobs"] == "running"
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/livez", timeout=5).json() == {"status": "alive"}
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         assert value(metrics, "vigil_scheduler_leader") == 1
         assert httpx.get(f"{base}/", timeout=5).status_code == 404  # no web console

@@ -126,12 +126,13 @@ def test_probes_name_declared_ports(pods: dict[str, Doc]) -> None:
             ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
             env = container_env(container)
             assert str(ports["http"]) == env["VIGIL_HTTP_PORT"], deployment
-            expected = {"readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+            expected = {"readinessProbe": "/readyz", "livenessProbe": "/livez"}
             for probe, path in expected.items():
                 action = container[probe]["httpGet"]
                 assert action["path"] == path and action["port"] in ports, (deployment, probe)
             if "startupProbe" in container:
                 assert container["startupProbe"]["httpGet"]["port"] in ports
+                assert container["startupProbe"]["httpGet"]["path"] == "/livez"
 
 
 def test_services_select_pods_and_name_their_ports(docs: list[Doc], pods: dict[str, Doc]) -> None:
