@@ -20,6 +20,7 @@ from bot.cli_support import load_settings_or_exit, state, usage_error
 from bot.config import Settings, load_settings
 from bot.logging import configure_logging
 from knowledge.errors import ConfigError, QueryError, VigilError
+from knowledge.redaction import Redactor
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from bot.history import ImportJob
     from knowledge.sources.base import Redact, Source
+    from knowledge.statefile import Watermarks
     from knowledge.store import KnowledgeStore
     from training.pipeline import TrainingData
     from training.registry import ModelRegistry
@@ -116,11 +118,9 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
             loop.add_signal_handler(sig, stop.set)
     role = settings.env.VIGIL_ROLE
     try:
-        # the scheduler role serves no chat, only /metrics and the health checks
+        # the scheduler role answers no chat: it posts alerts, digests and notices
         chat = role != "scheduler"
-        fronts = await start_fronts(
-            bot, web=None if chat else False, platforms=chat, serve_http=True
-        )
+        fronts = await start_fronts(bot, web=None if chat else False, serve_http=True, listen=chat)
     except OSError as exc:
         typer.echo(f"vigil: {exc.strerror or exc}", err=True)
         return 2
@@ -147,8 +147,10 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
     finally:
-        await fronts.stop()
+        fronts.http.ready = False
+        # the jobs first: an alerts run finishing now still posts through the fronts
         await bot.stop()
+        await fronts.stop()
     return 0
 
 
@@ -163,23 +165,35 @@ def doctor(
         settings = load_settings()
     except ConfigError as exc:
         checks = [Check("config", "failed", str(exc), "fix the value named above")]
-        _print_checks(checks)
+        _print_checks(checks, _secrets_only())
         raise typer.Exit(2) from None
     configure_logging(level="WARNING", secrets=settings.env.secret_values())
     checks = run_checks(settings, load_model=not quick)
-    _print_checks(checks)
+    _print_checks(checks, _secrets_only(settings.env.secret_values()))
     failed = [c for c in checks if c.status == "failed"]
     if failed:
         typer.echo(f"{len(failed)} component(s) failed: {', '.join(c.component for c in failed)}")
     raise typer.Exit(1 if failed else 0)
 
 
-def _print_checks(checks: list) -> None:
+def _secrets_only(known: list[str] | None = None) -> Redactor:
+    """A redactor for the operator's own eyes: secrets go, addresses and emails stay."""
+    return Redactor(redact_emails=False, redact_ips=False, known_secrets=known or ())
+
+
+def _print_checks(checks: list, redactor: Redactor) -> None:
+    """The checks as a table; details and hints redacted (a URL may carry a password) and
+    shown as plain text (``[/]`` in an error message is no markup)."""
+    from rich.text import Text
+
     table = Table("component", "status", "detail", "how to fix", show_lines=False)
     style = {"ok": "green", "failed": "bold red", "not configured": "dim"}
     for check in checks:
         table.add_row(
-            check.component, f"[{style[check.status]}]{check.status}[/]", check.detail, check.hint
+            check.component,
+            f"[{style[check.status]}]{check.status}[/]",
+            Text(redactor.redact(check.detail)),
+            Text(redactor.redact(check.hint)),
         )
     Console(width=160, soft_wrap=False).print(table)
 
@@ -430,12 +444,10 @@ def ingest(
     ] = None,
 ) -> None:
     """One ingestion pass of every configured source (or one), then exit."""
-    from datetime import UTC, datetime
     from pathlib import Path
 
     from bot.app import WATERMARKS_FILE
     from bot.knowledge import make_redactor
-    from knowledge.ingest import align_down, ingest_range, ingest_source
     from knowledge.statefile import Watermarks
     from knowledge.timeparse import parse_duration
 
@@ -450,7 +462,28 @@ def ingest(
     redact = make_redactor(settings).redact
     marks = Watermarks(Path(settings.data_dir) / "sources" / WATERMARKS_FILE)
     failed = 0
-    for src in chosen:
+    try:
+        for src in chosen:
+            failed += _ingest_one(store, src, marks, reach, redact)
+    except VigilError as exc:  # the store or the watermarks cannot be written (a full disk)
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(1 if failed else 0)
+
+
+def _ingest_one(
+    store: KnowledgeStore,
+    src: Source,
+    marks: Watermarks,
+    reach: timedelta | None,
+    redact: Redact,
+) -> int:
+    """One source's pass for ``vigil ingest``, printed; 1 when it failed."""
+    from datetime import UTC, datetime
+
+    from knowledge.ingest import align_down, ingest_range, ingest_source
+
+    try:
         now = datetime.now(UTC)
         if reach is not None:
             end = align_down(now - src.config.settle)
@@ -464,10 +497,10 @@ def ingest(
                 if more.status == "idle":
                     break
                 run = run.plus(more)
-        typer.echo(run.line())
-        failed += run.status == "error"
+    finally:
         src.close()
-    raise typer.Exit(1 if failed else 0)
+    typer.echo(run.line())
+    return int(run.status == "error")
 
 
 history = typer.Typer(
@@ -892,6 +925,8 @@ def anomaly_score(
         raise typer.Exit(1) from None
     if model is None and fit_on is None:
         usage_error("no model is promoted: run `vigil model train` first, or give --fit-on")
+    if output.is_dir() or not output.name:
+        usage_error(f"--output {output}: is a folder; give a file, such as {output / 'scores.csv'}")
     try:
         summary = score_csv(model, input_csv, output, fit_on=fit_on)
     except InputError as exc:

@@ -214,6 +214,10 @@ SECRET_FILE_KEYS = tuple(f"{name}_FILE" for name in SECRET_KEYS)
 (Docker and Kubernetes secrets), never from the command line."""
 
 
+SECRET_FILE_MAX = 64 * 1024
+"""A secret file is read up to this (``/dev/zero`` must not hang the start)."""
+
+
 def _read_secret_files(values: dict[str, Any], origin: dict[str, str]) -> None:
     """Replace each ``KEY_FILE`` in ``values`` by ``KEY`` with the file's content (stripped)."""
     for key in SECRET_KEYS:
@@ -222,9 +226,22 @@ def _read_secret_files(values: dict[str, Any], origin: dict[str, str]) -> None:
             continue
         where = origin.pop(f"{key}_FILE", "environment")
         if key in values:
-            raise ConfigError(key, where, f"set {key} or {key}_FILE, not both")
+            if origin.get(key) == where:
+                raise ConfigError(key, where, f"set {key} or {key}_FILE, not both")
+            if origin.get(key) == "environment":
+                continue  # the environment wins over .env, as for any key
+            # KEY in .env, KEY_FILE in the environment: the file wins
         try:
-            secret = Path(path).read_text(encoding="utf-8").strip()
+            with Path(path).open(encoding="utf-8") as handle:
+                secret = handle.read(SECRET_FILE_MAX + 1)
+            if len(secret) > SECRET_FILE_MAX:
+                raise ConfigError(
+                    f"{key}_FILE",
+                    where,
+                    f"expected a file holding the secret (at most {SECRET_FILE_MAX:,} characters)",
+                    path,
+                )
+            secret = secret.strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
             raise ConfigError(
@@ -543,10 +560,13 @@ def _load_yaml_model(path: Path, model: type[StrictModel]) -> Any:
         return model()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start + 1}"
+        raise ConfigError(where, str(path), "expected a UTF-8 text file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
-        problem = getattr(exc, "problem", exc)
+        problem = " ".join(str(getattr(exc, "problem", exc)).split())  # one line
         raise ConfigError(where, str(path), f"expected valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError("(top level)", str(path), "expected a mapping of keys to values")

@@ -42,13 +42,15 @@ async def start_fronts(
     port: int | None = None,
     platforms: bool = True,
     serve_http: bool = False,
+    listen: bool = True,
 ) -> Fronts:
     """Build, wire and start the fronts; ``web`` overrides ``VIGIL_WEB_CONSOLE`` and ``port``
     ``VIGIL_HTTP_PORT``; ``platforms=False`` leaves Slack and Discord out (the demo must not
     post its made-up incidents to a real workspace). Raises ``ChatError`` (one line) when a
     platform refuses, ``OSError`` when the port is taken; what had started is stopped first.
     The HTTP server runs whenever a front does, and with ``serve_http`` even without one
-    (``vigil run``: ``/metrics`` and the health checks)."""
+    (``vigil run``: ``/metrics`` and the health checks). ``listen=False``: Slack and Discord
+    only post (alerts, digests, notices) and answer nothing (``VIGIL_ROLE=scheduler``)."""
     env = app.settings.env
     web = env.web_console_on() if web is None else web
     slack = platforms and env.SLACK_BOT_TOKEN is not None
@@ -62,11 +64,11 @@ async def start_fronts(
     if slack:
         from bot.slackbot.front import SlackFront
 
-        running.fronts.append(SlackFront(app, running.http))
+        running.fronts.append(SlackFront(app, running.http, listen=listen))
     if discord:
         from bot.discordbot.front import DiscordFront
 
-        running.fronts.append(DiscordFront(app))
+        running.fronts.append(DiscordFront(app, listen=listen))
     if web:
         from bot.web.front import WebConsole
 

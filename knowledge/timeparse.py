@@ -20,6 +20,8 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
         raise ValueError("expected a duration such as 30s, 5m, 1h or 2d")
     elif isinstance(value, int | float):
         seconds = float(value)
+    elif not isinstance(value, str):  # null or a list in a YAML file
+        raise ValueError("expected a duration such as 30s, 5m, 1h or 2d")
     else:
         text = value.strip().lower().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", text):
@@ -31,7 +33,10 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # past timedelta's 999,999,999 days, or not a number
+        raise ValueError("expected a duration such as 30s, 5m, 1h or 2d") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 TIMESTAMP = "timestamp"
 OUTPUT_COLUMNS = ("score", "is_anomaly", "top_metrics", "explanation")
 _SHOWN = 3  # bad values named in a message
+MAX_ABS = 1e100
+"""The largest magnitude scored: far past any metric (uint64 counters stay under 2e19), far
+below where squares and ratios overflow a float."""
 
 
 class InputError(ValueError):
@@ -79,7 +82,12 @@ def read_metrics_table(path: Path) -> MetricsTable:
     ts_name = next((c for c in header if c.strip().lower() == TIMESTAMP), None)
     try:
         raw = pd.read_csv(
-            path, dtype={ts_name: str} if ts_name else None, skipinitialspace=True, low_memory=False
+            path,
+            header=0,
+            names=header,  # stripped, as checked: "Timestamp " is the column "Timestamp"
+            dtype={ts_name: str} if ts_name else None,
+            skipinitialspace=True,
+            low_memory=False,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -159,6 +167,12 @@ def _numeric_column(path: Path, name: str, column: pd.Series) -> pd.Series | Non
         raise InputError(
             f"{path}: column {name!r} has an infinite value at row {infinite[0] + 1}; "
             "expected finite numbers"
+        )
+    huge = np.flatnonzero(np.abs(array) > MAX_ABS)
+    if len(huge):  # no metric is this large; the model's arithmetic would overflow
+        raise InputError(
+            f"{path}: column {name!r} has {array[huge[0]]:g} at row {huge[0] + 1}; "
+            f"expected numbers within ±{MAX_ABS:g}"
         )
     return values
 

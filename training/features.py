@@ -145,7 +145,8 @@ def expanding_deviations(values: np.ndarray, windows: Sequence[int]) -> Deviatio
     z = np.zeros((n, d))
     g = {w: np.zeros((n, d)) for w in windows}
     points = refit_points(n)
-    for start, stop in zip(points, [*points[1:], n], strict=True):
+    stops = [*points[1:], n] if points else []  # MIN_HISTORY rows or fewer: nothing judged
+    for start, stop in zip(points, stops, strict=True):
         history = values[max(0, start - MAX_HISTORY) : start]
         base = Baseline.fit(history, [str(i) for i in range(d)], windows)
         part = deviations(values[start:stop], base, windows)

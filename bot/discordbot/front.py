@@ -113,7 +113,10 @@ class DiscordFront:
         client: discord.Client | None = None,
         sync_commands: bool = True,
         ready_wait_s: float = READY_WAIT_S,
+        listen: bool = True,
     ) -> None:
+        """``listen=False``: post only (the scheduler role): messages and interactions are
+        left to the chat workers, and ``/vigil`` is not registered from here."""
         self.app = app
         self.client = client or discord.Client(
             intents=intents(), allowed_mentions=delivery.NO_PINGS
@@ -130,7 +133,7 @@ class DiscordFront:
         self._busy: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._failure: str | None = None
-        self._sync = sync_commands
+        self._sync = sync_commands and listen
         self._synced = False
         self._ready_wait_s = ready_wait_s
         self.tree = self._command_tree()
@@ -140,6 +143,8 @@ class DiscordFront:
             "on_interaction": self.on_interaction,
             "on_guild_join": self.on_guild_join,
         }
+        if not listen:
+            del handlers["on_message"], handlers["on_interaction"]
         for name, handler in handlers.items():  # what ``@client.event`` does
             setattr(self.client, name, handler)
 

@@ -35,13 +35,15 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Coroutine
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp import ClientError, ClientSession, InvalidURL, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -63,7 +65,7 @@ from bot.slackbot.delivery import (
     error_code,
 )
 from bot.slackbot.history import thread_loader
-from bot.slackbot.incoming import plain
+from bot.slackbot.incoming import ident, mapping, plain, signed, ssl_check, well_formed
 from handlers.router import for_vigil
 from handlers.types import ChatRequest, Platform, Reply
 
@@ -90,13 +92,17 @@ class SlackFront:
         keep: int = 5000,
         ping_interval: float = 10.0,
         connect_timeout_s: float = 30.0,
+        listen: bool = True,
     ) -> None:
         """Build the Bolt app and, in HTTP mode, mount ``/slack/events`` on ``http`` (before it
-        starts). ``drain_s``: how long ``stop`` waits for answers under way."""
+        starts). ``drain_s``: how long ``stop`` waits for answers under way. ``listen=False``:
+        post only (mode ``post``: no events route, no Socket Mode; the scheduler role)."""
         env = app.settings.env
         self.app = app
         self.http = http
-        self.mode = "socket" if env.SLACK_APP_TOKEN is not None else "http"
+        self.mode = (
+            "post" if not listen else "socket" if env.SLACK_APP_TOKEN is not None else "http"
+        )
         self.drain_s = drain_s
         self.ping_interval = ping_interval
         self.connect_timeout_s = connect_timeout_s
@@ -121,8 +127,9 @@ class SlackFront:
         self._socket: AsyncSocketModeHandler | None = None
         self._session: ClientSession | None = None
         self.bolt: AsyncApp | None = None
+        secret = env.SLACK_SIGNING_SECRET
+        self._signing_secret = secret.get_secret_value() if secret else ""
         if token is not None:
-            secret = env.SLACK_SIGNING_SECRET
             self.bolt = AsyncApp(
                 client=self.client,
                 signing_secret=secret.get_secret_value() if secret else "",
@@ -252,9 +259,28 @@ class SlackFront:
     # ------------------------------------------------------------------ HTTP mode
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        """Check the signature on the raw body first (401), then let Bolt parse and dispatch
+        it; a signed body Bolt cannot read (bad encoding, JSON or shape) is a 400."""
         if not self._accepting or self.bolt is None:
             return web.Response(status=503, text="Vigil is not taking Slack events right now")
-        answer = await self.bolt.async_dispatch(await to_bolt_request(request))
+        raw = await request.read()
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        if not (signed(self._signing_secret, raw, stamp, signature, time.time()) or ssl_check(raw)):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=raw.decode(request.charset or "utf-8"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except (ValueError, LookupError, TypeError, AttributeError) as exc:
+            log.debug("slack: a signed request Bolt cannot read: %s", type(exc).__name__)
+            return web.json_response({"error": "malformed request"}, status=400)
+        if not well_formed(bolt_request.body):
+            log.debug("slack: a signed request not shaped as Slack's was refused")
+            return web.json_response({"error": "malformed request"}, status=400)
+        answer = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(answer)
 
     # ------------------------------------------------------------------ hub sink
@@ -379,24 +405,25 @@ class SlackFront:
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if self.events.seen(str(body.get("event_id") or event.get("ts"))):
             return
-        if event.get("bot_id") or not event.get("user") or not self._accepting:
+        user = ident(event.get("user"))
+        if event.get("bot_id") or not user or not self._accepting:
             return
-        channel = str(event.get("channel", ""))
-        thread = str(event.get("thread_ts") or event.get("ts"))
-        self.threads.add((channel, thread))
+        channel = ident(event.get("channel")) or ""
+        in_thread = ident(event.get("thread_ts"))
+        thread = in_thread or ident(event.get("ts"))
+        if thread:
+            self.threads.add((channel, thread))
         text = plain(str(event.get("text", "")))
-        in_thread = event.get("thread_ts")
-        req = self._request(
-            text, str(event["user"]), channel, thread, in_thread=str(in_thread or "") or None
-        )
+        req = self._request(text, user, channel, thread, in_thread=in_thread)
         self._spawn(self._answer_in_thread(req, channel, thread), "a mention")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         """Follow-ups for Vigil in a thread it was mentioned in, and direct messages; every other
         message is ignored (chatter in that thread, edits, bots, other threads)."""
-        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+        user = ident(event.get("user"))
+        if event.get("subtype") or event.get("bot_id") or not user:
             return
-        channel, thread = str(event.get("channel", "")), event.get("thread_ts")
+        channel, thread = ident(event.get("channel")) or "", ident(event.get("thread_ts"))
         direct = event.get("channel_type") == "im"
         if not self._accepting or not (direct or (channel, thread) in self.threads):
             return
@@ -411,7 +438,7 @@ class SlackFront:
             return
         if thread:
             self.threads.add((channel, thread))
-        req = self._request(text, str(event["user"]), channel, thread, in_thread=thread)
+        req = self._request(text, user, channel, thread, in_thread=thread)
         what = "a direct message" if direct else "a thread follow-up"
         self._spawn(self._answer_in_thread(req, channel, thread), what)
 
@@ -436,14 +463,16 @@ class SlackFront:
         await ack()
         if not self._accepting:
             return
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id", ""))
+        # fields of the wrong type (never from Slack) read as missing
+        container, message = mapping(body.get("container")), mapping(body.get("message"))
+        channel = str(mapping(body.get("channel")).get("id") or container.get("channel_id", ""))
         ts = str(container.get("message_ts") or message.get("ts", ""))
         thread = str(message.get("thread_ts") or ts)
-        user = str((body.get("user") or {}).get("id", ""))
+        user = str(mapping(body.get("user")).get("id", ""))
+        blocks = message.get("blocks")
+        blocks = [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
         pressed = self.delivery.find(channel, ts) or Posted(
-            channel, ts, str(message.get("text", "")), list(message.get("blocks") or [])
+            channel, ts, str(message.get("text", "")), blocks
         )
         # a message in a thread, or a thread's parent (Slack gives both their thread_ts)
         in_thread = str(message.get("thread_ts") or "") or None
@@ -497,9 +526,14 @@ class SlackFront:
         """Log a reply that could not be posted, and tell the user briefly where possible."""
         error = error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
         log.warning("slack: the answer for %s in %s could not be posted: %s", user, channel, error)
-        note = Reply(
-            texts.NOT_POSTED.format(error=error, hint=texts.HINTS.get(error, "")), error=True
-        )
+        # the user reads Slack's error code, never the name of one of our exceptions
+        if isinstance(exc, SlackApiError):
+            why = texts.SLACK_SAID.format(error=error)
+        elif isinstance(exc, ResponseUrlError | InvalidURL):
+            why = texts.URL_REFUSED
+        else:
+            why = texts.UNREACHABLE
+        note = Reply(texts.NOT_POSTED.format(why=why, hint=texts.HINTS.get(error, "")), error=True)
         if url is not None:
             with contextlib.suppress(ResponseUrlError, ClientError, OSError, TimeoutError):
                 await self.delivery.respond(url, note, "ephemeral")

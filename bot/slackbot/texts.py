@@ -2,7 +2,10 @@
 
 WORKING = "Working on `{text}`…"
 RESTARTING = "Vigil is restarting; please try again in a minute."
-NOT_POSTED = "I couldn't post the answer here (Slack said `{error}`).{hint}"
+NOT_POSTED = "I couldn't post the answer here ({why}).{hint}"
+SLACK_SAID = "Slack said `{error}`"
+URL_REFUSED = "the response URL of this request did not take it"
+UNREACHABLE = "Slack did not answer"
 HINTS = {
     "not_in_channel": " Invite me with `/invite @vigil`, or ask me in a direct message.",
     "channel_not_found": " Invite me to the channel, or ask me in a direct message.",

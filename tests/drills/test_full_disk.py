@@ -237,10 +237,6 @@ async def test_ingestion_on_a_full_disk_is_one_notice_and_then_no_gap_no_duplica
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli.py `ingest` lets StoreError out as a traceback (see the drills report)",
-)
 def test_vigil_ingest_on_a_full_disk_is_one_line(
     small_disk: Disk,
     config_dir: Path,

@@ -400,7 +400,8 @@ async def make_guild(
     """``await make_guild(guilds=["Acme", "Other"], served=["Acme"])``: the bot in those
     guilds (each with #vigil-alerts, #vigil and #random and a role oncall; ana has it in the
     first), ``DISCORD_GUILD_IDS`` set to the ids of ``served`` and ``also_served`` (None and
-    (): not set), then ready; with ``sync``, ``/vigil`` is registered when ready."""
+    (): not set), then ready; with ``sync``, ``/vigil`` is registered when ready; without
+    ``listen``, the front only posts (the scheduler role)."""
     monkeypatch.chdir(tmp_path)  # dpytest keeps sent attachments as ./dpytest_N.dat
 
     async def make(
@@ -408,6 +409,7 @@ async def make_guild(
         served: list[str] | None = None,
         also_served: Sequence[int] = (),
         sync: bool = False,
+        listen: bool = True,
     ) -> Guild:
         client = discord.Client(intents=intents())
         await client._async_setup_hook()  # what login() does first; dpytest has no login
@@ -441,7 +443,7 @@ async def make_guild(
         recorder = Recorder(app)
         if sync:
             state.application_id = client.user.id  # what READY brings
-        front = DiscordFront(recorder, client=client, sync_commands=sync)
+        front = DiscordFront(recorder, client=client, sync_commands=sync, listen=listen)
         client.dispatch("ready")
         await dpytest.run_all_events()
         return Guild(client, front, recorder, app, config, http, users, {"ana": oncall[:1]})

@@ -182,3 +182,12 @@ async def test_chatter_in_the_bots_thread_is_left_alone(guild: Guild) -> None:
     texts = [r.text for r in guild.recorder.requests]
     assert texts == ["card follow-up", "Anything new since the restart?", "why is it leaking", "ok"]
     assert len(sent()) == 4
+
+
+async def test_a_post_only_front_posts_alerts_and_answers_nothing(make_guild: Any) -> None:
+    guild = await make_guild(listen=False)
+    await guild.say(f"<@{guild.me.id}> card checkout")
+    assert sent() == [] and guild.recorder.requests == []  # the chat workers answer
+    await guild.front.post("alerts", Reply("payments p99 is 4x its normal"))
+    (posted,) = sent()
+    assert "4x its normal" in posted.content + str([e.description for e in posted.embeds])
