@@ -32,6 +32,7 @@ from knowledge.demo import DemoWorld
 from knowledge.sources.exporter import serve
 from knowledge.sources.openmetrics import write_openmetrics
 from knowledge.telemetry import MetricSeries
+from tests.servers import stop_process
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -182,12 +183,7 @@ def running_prometheus(
         _wait_ready(server, ready_timeout)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, grace_s=15)
 
 
 def _wait_ready(server: PrometheusServer, timeout: float) -> None:

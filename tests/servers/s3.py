@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import stop_process
+
 STARTUP_S = 30.0
 ACCESS_KEY = "vigil-test-access-key"
 SECRET_KEY = "vigil-test-secret-Zq81xPv0"
@@ -132,12 +134,7 @@ def running_s3(workdir: Path) -> Iterator[S3Server]:
             time.sleep(0.05)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, grace_s=10)
 
 
 @pytest.fixture(scope="module", name="s3_server")
