@@ -138,6 +138,11 @@ async def _run_bot(settings: Settings, duration: float | None) -> int:
         log.info("chat on %s%s", front.platform, f" at {where}" if where else "")
     if not fronts.fronts and role != "scheduler":
         log.warning("no chat front: set SLACK_BOT_TOKEN or DISCORD_TOKEN, or VIGIL_WEB_CONSOLE=on")
+    elif not fronts.fronts:
+        log.warning(
+            "the scheduler role has no chat platform to post alerts and digests to: set "
+            "SLACK_BOT_TOKEN or DISCORD_TOKEN"
+        )
     log.info(
         "vigil is running (role %s; /metrics, /healthz and /readyz at %s); Ctrl-C to stop",
         role,
