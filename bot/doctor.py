@@ -128,13 +128,14 @@ def check_scheduler_store(settings: Settings) -> Check:
 
 def _shared_store_line(settings: Settings) -> str:
     """The shared job store: reachable, how many jobs, and who holds the leader lease."""
+    import time
+
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.leader import LeaderLease
+    from bot.leader import LEASES, LeaseState, lease_state
 
-    url = settings.env.scheduler_db_url()
-    engine = create_engine(url)
+    engine = create_engine(settings.env.scheduler_db_url())
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
@@ -143,9 +144,11 @@ def _shared_store_line(settings: Settings) -> str:
                 if "apscheduler_jobs" in tables
                 else 0
             )
-        lease = LeaderLease(url, settings.ai.scheduler.lease.total_seconds())
-        state = lease.state()
-        lease.close()
+            state = (
+                lease_state(conn, "scheduler", time.time())
+                if LEASES.name in tables
+                else LeaseState(None, 0.0)
+            )
     except SQLAlchemyError as exc:
         raise RuntimeError(str(getattr(exc, "orig", None) or exc).splitlines()[0]) from None
     finally:

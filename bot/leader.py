@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Double, MetaData, String, Table, create_engine, insert, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from knowledge.errors import ConfigError
@@ -68,6 +68,14 @@ def _dead_local_process(holder: str) -> bool:
 class LeaseState:
     holder: str | None
     expires_in_s: float
+
+
+def lease_state(conn: Connection, name: str, now: float) -> LeaseState:
+    """Who holds lease ``name`` and for how much longer, read on an open connection."""
+    row = conn.execute(select(LEASES).where(LEASES.c.name == name)).first()
+    if row is None:
+        return LeaseState(None, 0.0)
+    return LeaseState(row.holder, max(0.0, row.expires_at - now))
 
 
 class LeaderLease:
@@ -172,10 +180,7 @@ class LeaderLease:
 
     def state(self) -> LeaseState:
         with self.engine.connect() as conn:
-            row = conn.execute(select(LEASES).where(LEASES.c.name == self.name)).first()
-        if row is None:
-            return LeaseState(None, 0.0)
-        return LeaseState(row.holder, max(0.0, row.expires_at - self.clock()))
+            return lease_state(conn, self.name, self.clock())
 
     def close(self) -> None:
         if self._engine is not None:

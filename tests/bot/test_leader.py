@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -312,3 +313,24 @@ async def test_jobs_that_cannot_start_release_the_lease_and_the_loop_goes_on(
     await asyncio.sleep(0.45)  # the loop is alive: the next try starts the jobs
     assert leadership.leader and events[-1] == "elected"
     await leadership.stop()
+
+
+def test_doctor_names_the_leader_of_a_shared_store_and_creates_nothing(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from bot.doctor import check_scheduler_store
+
+    path = tmp_path / "shared.sqlite"
+    settings = make_settings(VIGIL_SCHEDULER_DB=f"sqlite:///{path}")
+    empty = check_scheduler_store(settings)
+    assert empty.status == "ok" and "0 job(s), no leader now" in empty.detail
+    engine = create_engine(f"sqlite:///{path}")
+    assert inspect(engine).get_table_names() == []  # a check writes nothing
+    engine.dispose()
+    LeaderLease(f"sqlite:///{path}", 30, holder="pod-a:1").acquire()
+    held = check_scheduler_store(settings)
+    assert re.search(r"0 job\(s\), leader pod-a:1 \(lease (29|30)s left\)", held.detail)
+    down = check_scheduler_store(make_settings(VIGIL_SCHEDULER_DB="sqlite:////nonexistent/x.db"))
+    assert down.status == "failed" and "VIGIL_SCHEDULER_DB" in down.hint
